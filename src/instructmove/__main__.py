@@ -1,0 +1,3 @@
+from instructmove.cli import main
+
+raise SystemExit(main())
