@@ -1,0 +1,65 @@
+"""params.yaml loading: defaults validate, and bad values fail with key, value and fix."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from instructmove.config import ConfigError, load_params, parse_params
+from instructmove.overrides import apply_overrides
+
+REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+
+
+def _raw() -> dict:
+    return yaml.safe_load(REPO_PARAMS.read_text())
+
+
+def test_repository_params_are_valid():
+    params = load_params(REPO_PARAMS)
+    assert params.instruct.backend == "flow"
+    assert params.section("validate") == _raw()["validate"]
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "fragment"),
+    [
+        ("pairs", "gap_s", -1, "greater than 0"),
+        ("model", "preset", "huge", "tiny-pixel"),
+        ("train", "max_steps", "many", "integer"),
+        ("pairs", "no_such_key", 1, "unknown key"),
+    ],
+)
+def test_invalid_value_names_key_and_value(section, key, value, fragment):
+    raw = _raw()
+    raw[section][key] = value
+    with pytest.raises(ConfigError) as caught:
+        parse_params(raw, "params.yaml")
+    message = str(caught.value)
+    assert f"{section}.{key} = {value!r}" in message
+    assert fragment in message
+    assert "Fix these keys in params.yaml" in message
+
+
+def test_missing_file_says_how_to_fix(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_override_keeps_comments(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(REPO_PARAMS.read_text())
+    apply_overrides(path, ["pairs.gap_s=0.5", "ingest.videos_dir=/footage"])
+    text = path.read_text()
+    assert "# time between the source and the target frame" in text
+    params = load_params(path)
+    assert params.pairs.gap_s == 0.5
+    assert params.ingest.videos_dir == "/footage"
+
+
+def test_invalid_override_writes_nothing(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(REPO_PARAMS.read_text())
+    with pytest.raises(ConfigError, match="pairs.gap_s"):
+        apply_overrides(path, ["pairs.gap_s=-3"])
+    assert path.read_text() == REPO_PARAMS.read_text()
