@@ -1,0 +1,1 @@
+"""The `validate` stage: Great Expectations quality gate, quarantine, split, benchmark and export."""

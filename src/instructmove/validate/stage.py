@@ -1,0 +1,134 @@
+"""The `validate` stage: the quality gate between mined triplets and training.
+
+Run it with `instructmove validate` (what `dvc repro -s validate` calls). It reads
+`data/triplets.parquet` and the frames it names, runs the Great Expectations suites built in
+`expectations.py`, and writes:
+
+- `data/dataset/train.parquet`, `eval.parquet`: accepted triplets, split by video;
+- `data/dataset/quarantine.parquet`: rows that failed a warning check, with their `reasons`;
+- `data/dataset/benchmark/benchmark.jsonl`: the evaluation split in the benchmark format;
+- `data/validation/summary.json` and the Data Docs HTML under `data/validation/gx/`;
+- `metrics/validate.json`.
+
+Only rows with status `ok` are candidates; declined and failed rows are counted, not checked.
+A failed critical check raises StageError after the summary and the Data Docs are written.
+"""
+
+import logging
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+
+from instructmove import layout, tracking
+from instructmove.errors import StageError
+from instructmove.validate import derive, expectations, gate, verdict
+from instructmove.validate.benchmark import write_benchmark
+from instructmove.validate.frames import add_frame_columns
+from instructmove.validate.report import ValidationReport, split_counts, write_metrics
+from instructmove.validate.split import EVAL, TRAIN, assign_split
+
+log = logging.getLogger(__name__)
+
+
+def read_triplets(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise StageError(f"{path}: file not found. Run `instructmove instruct` (or `dvc repro -s instruct`) first.")
+    return pd.read_parquet(path)
+
+
+def _status_counts(triplets: pd.DataFrame) -> dict[str, int]:
+    if "status" not in triplets.columns:
+        return {"unknown": len(triplets)}
+    return {str(key): int(value) for key, value in triplets["status"].value_counts(dropna=False).items()}
+
+
+def _candidates(triplets: pd.DataFrame) -> pd.DataFrame:
+    if "status" not in triplets.columns:
+        return triplets.reset_index(drop=True)
+    return triplets[triplets["status"] == "ok"].reset_index(drop=True)
+
+
+def _stop_if_blocked(outcomes, table, settings, report: ValidationReport) -> None:
+    failures = verdict.blocking_failures(outcomes, settings.critical)
+    if not failures:
+        return
+    message = verdict.failure_message(failures, table, settings.failure_sample_rows, report.data_docs)
+    report.failure = message
+    report.write(layout.VALIDATION_DIR)
+    raise StageError(message)
+
+
+def _quarantine_rows(table: pd.DataFrame, reasons: dict[int, list[str]]) -> pd.DataFrame:
+    rows = sorted(reasons)
+    quarantined = table.iloc[rows].copy()
+    quarantined["reasons"] = [reasons[row] for row in rows]
+    return quarantined
+
+
+def validate_triplets(triplets: pd.DataFrame, params, root: Path | str = ".") -> dict:
+    """Run the gate on a triplets table; return the split tables, quarantine and report."""
+    settings = params.validate_
+    original_columns = list(triplets.columns)
+    report = ValidationReport(
+        suites=[expectations.TRIPLETS_SUITE, expectations.DATASET_SUITE],
+        data_docs=str(layout.VALIDATION_DIR / gate.DATA_DOCS_INDEX),
+        status_counts=_status_counts(triplets),
+    )
+
+    candidates = derive.add_text_columns(derive.as_object_text(_candidates(triplets)))
+    candidates = add_frame_columns(candidates, root)
+    report.candidates = len(candidates)
+    context = gate.open_context(layout.VALIDATION_DIR)
+
+    outcomes = gate.run_suite(context, expectations.TRIPLETS_SUITE,
+                              expectations.triplet_expectations(settings, params.pairs), candidates)
+    report.expectations += verdict.check_summary(outcomes, expectations.TRIPLETS_SUITE, settings.critical)
+    _stop_if_blocked(outcomes, candidates, settings, report)
+    row_reasons = verdict.row_reasons(outcomes, candidates, settings.critical)
+    passed = candidates.drop(index=list(row_reasons)).reset_index(drop=True)
+
+    passed = assign_split(derive.add_rank_columns(passed), settings.eval_fraction, settings.seed)
+    passed = derive.add_split_count_column(passed)
+    outcomes = gate.run_suite(context, expectations.DATASET_SUITE, expectations.dataset_expectations(settings), passed)
+    report.expectations += verdict.check_summary(outcomes, expectations.DATASET_SUITE, settings.critical)
+    _stop_if_blocked(outcomes, passed, settings, report)
+    dataset_reasons = verdict.row_reasons(outcomes, passed, settings.critical)
+
+    quarantine = pd.concat([_quarantine_rows(candidates, row_reasons), _quarantine_rows(passed, dataset_reasons)],
+                           ignore_index=True)
+    accepted = passed.drop(index=list(dataset_reasons))
+    train = accepted[accepted["split"] == TRAIN][original_columns + ["split"]].reset_index(drop=True)
+    evaluation = accepted[accepted["split"] == EVAL][original_columns + ["split"]].reset_index(drop=True)
+    quarantine = quarantine.reindex(columns=original_columns + ["reasons"])
+
+    report.count_reasons(row_reasons)
+    report.count_reasons(dataset_reasons)
+    report.quarantined = len(quarantine)
+    report.splits = {TRAIN: split_counts(train), EVAL: split_counts(evaluation)}
+    report.success = True
+    return {"train": train, "eval": evaluation, "quarantine": quarantine, "report": report}
+
+
+def write_outputs(result: dict, root: Path | str = ".") -> None:
+    layout.DATASET_DIR.mkdir(parents=True, exist_ok=True)
+    result["train"].to_parquet(layout.TRAIN_TABLE, index=False)
+    result["eval"].to_parquet(layout.EVAL_TABLE, index=False)
+    result["quarantine"].to_parquet(layout.QUARANTINE_TABLE, index=False)
+    write_benchmark(result["eval"], layout.BENCHMARK_DIR, root)
+    result["report"].write(layout.VALIDATION_DIR)
+    write_metrics(result["report"])
+
+
+def run(params) -> None:
+    with tracking.stage_run("validate", params):
+        triplets = read_triplets(layout.TRIPLETS_TABLE)
+        log.info("validating %d triplets from %s", len(triplets), layout.TRIPLETS_TABLE)
+        result = validate_triplets(triplets, params)
+        write_outputs(result)
+
+        report = result["report"]
+        mlflow.log_table(pd.DataFrame(report.expectations), "validation/expectations.json")
+        log.info("accepted %d triplets (%d train, %d eval), quarantined %d; Data Docs: %s",
+                 len(result["train"]) + len(result["eval"]), len(result["train"]), len(result["eval"]),
+                 report.quarantined, report.data_docs)
