@@ -12,5 +12,5 @@ def setup_logging(level: str | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
-    for noisy in ("urllib3", "httpx", "httpcore", "git", "alembic", "matplotlib", "PIL"):
+    for noisy in ("urllib3", "httpx", "httpx2", "httpcore", "git", "alembic", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
