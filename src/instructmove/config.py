@@ -16,6 +16,7 @@ from instructmove.evaluate.settings import EvaluateSettings
 from instructmove.instruct.settings import InstructSettings
 from instructmove.model.settings import ModelSettings, TrainSettings
 from instructmove.pairs.settings import PairsSettings
+from instructmove.retrain.settings import RetrainSettings
 from instructmove.settings_base import Section
 from instructmove.validate.settings import ValidateSettings
 from instructmove.video.settings import IngestSettings
@@ -42,6 +43,7 @@ class Params(Section):
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     flow: FlowSettings = Field(default_factory=FlowSettings)
+    retrain: RetrainSettings = Field(default_factory=RetrainSettings)
 
     def section(self, name: str) -> dict[str, Any]:
         """Return one section as a plain dict, under its params.yaml name."""

@@ -1,0 +1,1 @@
+"""Scheduled retraining: inbox intake, the run lock, the retrain state and the train gate."""
