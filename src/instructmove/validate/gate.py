@@ -37,6 +37,7 @@ class ExpectationOutcome:
     success: bool
     failed_rows: list[int] = field(default_factory=list)
     observed: object = None
+    details: dict | None = None
     error: str | None = None
 
 
@@ -104,6 +105,7 @@ def _outcome(item) -> ExpectationOutcome:
         column=config.kwargs.get("column"),
         success=bool(item.success),
         failed_rows=[int(index) for index in item.result.get("unexpected_index_list") or []],
-        observed=item.result.get("observed_value", item.result.get("details")),
+        observed=item.result.get("observed_value"),
+        details=item.result.get("details"),
         error=error,
     )

@@ -1,8 +1,8 @@
 """Split accepted triplets into train and evaluation sets by video.
 
 Every pair of one video lands in the same split, so the evaluation frames come from videos the
-model never saw. Videos are ordered by a seeded hash of their id, so adding a video moves no
-other video between splits. The evaluation split gets round(eval_fraction * videos) videos,
+model never saw. Videos are ordered by a seeded hash of their id, so the split depends on the
+set of videos and the seed, not on the order of the rows. The evaluation split gets round(eval_fraction * videos) videos,
 clamped so that train keeps at least one video and, with two or more videos, evaluation gets
 at least one. With a single video, every pair goes to train and the evaluation split is empty.
 """

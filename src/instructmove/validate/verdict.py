@@ -54,11 +54,18 @@ def failure_message(failures: list[ExpectationOutcome], table: pd.DataFrame, sam
             lines += [f"    {_row_label(table, row)}: {describe_row(outcome, table, row)}"
                       for row in outcome.failed_rows[:sample_rows]]
         else:
-            lines.append(f"    observed: {_value_text(outcome.observed, 400)}")
+            lines.append(f"    {_observed_text(outcome)}")
     lines.append(f"Data Docs: {data_docs}")
     lines.append("Fix the triplets upstream (pairs or instruct stage) and run again, or move the check "
                  "out of validate.critical in params.yaml to quarantine such rows instead.")
     return "\n".join(lines)
+
+
+def _observed_text(outcome: ExpectationOutcome) -> str:
+    mismatched = (outcome.details or {}).get("mismatched")
+    if isinstance(mismatched, dict) and mismatched.get("missing"):
+        return f"missing columns: {mismatched['missing']}"
+    return f"observed: {_value_text(outcome.observed, 400)}"
 
 
 def _row_label(table: pd.DataFrame, row: int) -> str:
