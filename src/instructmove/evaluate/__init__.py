@@ -1,0 +1,1 @@
+"""Evaluation: benchmark loading, pixel and CLIP metrics, baselines, results tables, model promotion."""

@@ -1,0 +1,154 @@
+"""Promote an evaluated model in the MLflow registry when it beats the current champion.
+
+The evaluated version gets its metrics as version tags (`evaluate.<metric>`). It takes the alias
+`champion` when no champion exists, or when it beats the champion's recorded value of the
+configured metric by at least the configured margin. Otherwise it is tagged `challenger`.
+"""
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+ROLE_TAG = "role"
+REGISTRATION_FILE = "registration.json"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """One model version in the registry."""
+
+    name: str
+    version: str
+    run_id: str | None
+
+
+def read_registration(pipeline_dir: Path) -> ModelRef | None:
+    """Return the version the train stage registered, from `registration.json`, or None when absent."""
+    path = Path(pipeline_dir) / REGISTRATION_FILE
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    name = data.get("registered_model") or data.get("name")
+    if not name or data.get("version") is None:
+        log.warning("%s lacks a model name or version (%s); registering the pipeline again", path, sorted(data))
+        return None
+    return ModelRef(name=str(name), version=str(data["version"]), run_id=data.get("run_id"))
+
+
+def register_pipeline(client: MlflowClient, name: str, pipeline_dir: Path, run_id: str) -> ModelRef:
+    """Log the pipeline folder to the current run and register it as a new version of `name`."""
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name, description="Instruction-based image editing pipelines trained on video pairs.")
+    mlflow.log_artifacts(str(pipeline_dir), artifact_path="pipeline")
+    source = f"{mlflow.get_artifact_uri()}/pipeline"
+    version = client.create_model_version(name, source=source, run_id=run_id)
+    return ModelRef(name=name, version=str(version.version), run_id=run_id)
+
+
+def resolve_model(client: MlflowClient, pipeline_dir: Path, fallback_name: str, run_id: str) -> ModelRef:
+    """Look up the registered version of the evaluated pipeline, registering it when the train stage did not."""
+    ref = read_registration(pipeline_dir)
+    if ref is not None:
+        try:
+            client.get_model_version(ref.name, ref.version)
+            return ref
+        except MlflowException:
+            log.warning("model %s version %s from %s is not in this registry; registering the pipeline again",
+                        ref.name, ref.version, Path(pipeline_dir) / REGISTRATION_FILE)
+    return register_pipeline(client, fallback_name, Path(pipeline_dir), run_id)
+
+
+def current_champion(client: MlflowClient, name: str):
+    """Return the model version behind the `champion` alias, or None when there is none."""
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def beats(candidate: float, champion: float, higher_is_better: bool, margin: float) -> tuple[bool, float]:
+    """Return whether the candidate wins and its improvement over the champion (positive is better).
+
+    The candidate wins when the improvement is at least `margin`, so a tie wins only when margin <= 0.
+    An improvement equal to the margin up to float rounding (relative 1e-9) counts as reaching it.
+    """
+    improvement = candidate - champion if higher_is_better else champion - candidate
+    reached = improvement >= margin or math.isclose(improvement, margin, rel_tol=1e-9, abs_tol=1e-12)
+    return reached, improvement
+
+
+def _recorded(version, metric: str) -> float | None:
+    value = (version.tags or {}).get(f"evaluate.{metric}")
+    return float(value) if value not in (None, "", "None") else None
+
+
+def decide(ref: ModelRef, candidate: float | None, champion, settings) -> dict:
+    """Return the promotion decision for `ref` against the current champion version (or None)."""
+    decision = {
+        "model": ref.name, "version": ref.version, "metric": settings.metric,
+        "higher_is_better": settings.higher_is_better, "margin": settings.margin,
+        "candidate_value": candidate, "champion_version": None, "champion_value": None, "improvement": None,
+    }
+    if champion is not None:
+        decision["champion_version"] = str(champion.version)
+        decision["champion_value"] = _recorded(champion, settings.metric)
+
+    if candidate is None:
+        return {**decision, "promoted": False, "reason": f"{settings.metric} was not computed for this model"}
+    if champion is None:
+        return {**decision, "promoted": True, "reason": "no champion yet"}
+    if str(champion.version) == ref.version:
+        return {**decision, "promoted": True, "reason": "this version is already the champion"}
+    if decision["champion_value"] is None:
+        return {**decision, "promoted": True, "reason": f"the champion has no recorded {settings.metric}"}
+
+    wins, improvement = beats(candidate, decision["champion_value"], settings.higher_is_better, settings.margin)
+    relation = "at least" if wins else "less than"
+    reason = f"improvement {improvement:+.6g} over the champion is {relation} the margin {settings.margin:g}"
+    return {**decision, "promoted": wins, "improvement": improvement, "reason": reason}
+
+
+def _tag_metrics(client: MlflowClient, ref: ModelRef, metrics: dict, benchmark_digest: str) -> None:
+    for metric, value in metrics.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            client.set_model_version_tag(ref.name, ref.version, f"evaluate.{metric}", str(value))
+    client.set_model_version_tag(ref.name, ref.version, "evaluate.benchmark_sha256", benchmark_digest)
+
+
+def promote(client: MlflowClient, ref: ModelRef, metrics: dict, settings, benchmark_digest: str) -> dict:
+    """Record the version's metrics, decide, then move `champion` or tag the version `challenger`."""
+    _tag_metrics(client, ref, metrics, benchmark_digest)
+    champion = current_champion(client, ref.name)
+    decision = decide(ref, metrics.get(settings.metric), champion, settings)
+
+    # NOTE: the champion's value was measured on the benchmark of its own evaluation; when the
+    # benchmark changed since, the comparison mixes two benchmarks and the decision says so.
+    champion_digest = (champion.tags or {}).get("evaluate.benchmark_sha256") if champion is not None else None
+    decision["same_benchmark"] = champion_digest in (None, benchmark_digest)
+    if not decision["same_benchmark"]:
+        log.warning("champion %s was evaluated on another benchmark (sha256 %s, now %s); comparing anyway",
+                    decision["champion_version"], champion_digest, benchmark_digest)
+
+    if decision["promoted"]:
+        if champion is not None and str(champion.version) != ref.version:
+            client.set_model_version_tag(ref.name, str(champion.version), ROLE_TAG, "former champion")
+        client.set_registered_model_alias(ref.name, CHAMPION, ref.version)
+        client.set_model_version_tag(ref.name, ref.version, ROLE_TAG, CHAMPION)
+    else:
+        client.set_model_version_tag(ref.name, ref.version, ROLE_TAG, CHALLENGER)
+
+    log.info("model %s version %s: %s (%s)", ref.name, ref.version,
+             CHAMPION if decision["promoted"] else CHALLENGER, decision["reason"])
+    return decision

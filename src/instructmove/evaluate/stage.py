@@ -1,0 +1,126 @@
+"""The `evaluate` stage: edit the benchmark's sources with every method, score the edits, promote the model.
+
+    instructmove evaluate          # what `dvc repro -s evaluate` runs
+
+Reads the benchmark named by `evaluate.benchmark` and the pipeline in `evaluate.pipeline_dir`.
+Writes `data/evaluation/` (results.md, grid.png, one grid per method, per-example scores,
+the promotion decision) and `metrics/evaluate.json`.
+"""
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from instructmove import layout, tracking
+from instructmove.evaluate.benchmark import find_benchmark_file, load_benchmark
+from instructmove.evaluate.clip_scorer import ClipUnavailable, load_clip
+from instructmove.evaluate.methods import INSTRUCTMOVE, build_editors
+from instructmove.evaluate.prepare import load_mask_view, load_view, resize_to
+from instructmove.evaluate.promotion import promote, resolve_model
+from instructmove.evaluate.report import make_grid, results_markdown
+from instructmove.evaluate.scoring import score_method, summarize
+
+log = logging.getLogger(__name__)
+
+
+def _clip_status(folder: str | None):
+    try:
+        scorer = load_clip(folder)
+    except ClipUnavailable as reason:
+        log.warning("CLIP metrics not computed: %s", reason)
+        return None, {"computed": False, "reason": str(reason), "model": folder}
+    return scorer, {"computed": True, "reason": None, "model": folder}
+
+
+def _benchmark_digest(path: Path, count: int) -> str:
+    digest = hashlib.sha256(path.read_bytes())
+    digest.update(f"max_examples={count}".encode())
+    return digest.hexdigest()
+
+
+def _edit_all(editors, sources, instructions, masks) -> dict[str, list]:
+    edits = {editor.name: editor.edit(sources, instructions, masks) for editor in editors}
+    size = edits[INSTRUCTMOVE][0].size
+    return {name: [resize_to(image, size) for image in images] for name, images in edits.items()}
+
+
+def _write_grids(out_dir: Path, edits: dict, sources, targets, instructions, cell: int) -> list[Path]:
+    paths = []
+    for method, images in edits.items():
+        grid = make_grid([("source", sources), (method, images), ("target", targets)], instructions, cell)
+        path = out_dir / f"grid_{method}.png"
+        grid.save(path)
+        paths.append(path)
+    columns = [("source", sources), *edits.items(), ("target", targets)]
+    make_grid(columns, instructions, cell).save(out_dir / "grid.png")
+    return [out_dir / "grid.png", *paths]
+
+
+def _log_to_mlflow(rows: list[dict], summary: dict, grids: list[Path], decision: dict | None) -> None:
+    mlflow.log_table(pd.DataFrame(rows), artifact_file="evaluation/per_example.json")
+    table = pd.DataFrame([{"method": method, **{k: v for k, v in entry.items() if k != "counts"}} for method, entry in summary.items()])
+    mlflow.log_table(table, artifact_file="evaluation/results.json")
+    for path in grids[1:]:
+        mlflow.log_artifact(str(path), artifact_path="evaluation")
+    if decision is not None:
+        mlflow.log_dict(decision, "evaluation/promotion.json")
+        mlflow.set_tags({"promotion.promoted": str(decision["promoted"]).lower(),
+                         "promotion.version": decision["version"], "promotion.reason": decision["reason"][:500]})
+
+
+def run(params) -> dict:
+    """Evaluate the trained pipeline on the benchmark; return the metrics written to metrics/evaluate.json."""
+    settings = params.evaluate
+    benchmark_file = find_benchmark_file(settings.benchmark)
+    examples = load_benchmark(benchmark_file)[: settings.max_examples]
+    log.info("evaluating %d examples from %s", len(examples), benchmark_file)
+
+    sources = [load_view(example.source, settings.crop) for example in examples]
+    masks = [load_mask_view(example.mask, settings.crop) if example.mask else None for example in examples]
+    instructions = [example.instruction for example in examples]
+    scorer, clip = _clip_status(settings.clip_model)
+
+    out_dir = layout.EVALUATION_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tracking.stage_run("evaluate", params) as active:
+        edits = _edit_all(build_editors(settings, params.model.resolution), sources, instructions, masks)
+        size = edits[INSTRUCTMOVE][0].size
+        compared_sources = [resize_to(image, size) for image in sources]
+        compared_targets = [resize_to(load_view(e.target, settings.crop), size) if e.target else None for e in examples]
+
+        rows = []
+        for method, images in edits.items():
+            rows += score_method(method, examples, compared_sources, compared_targets, images, scorer)
+        summary = summarize(rows)
+
+        context = {"benchmark": str(benchmark_file), "examples": len(examples), "resolution": size, "clip": clip}
+        (out_dir / "results.md").write_text(results_markdown(summary, context))
+        (out_dir / "per_example.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+        grids = _write_grids(out_dir, edits, compared_sources, compared_targets, instructions, settings.grid_cell)
+
+        decision = None
+        if settings.promotion.enabled:
+            client = MlflowClient()
+            ref = resolve_model(client, Path(settings.pipeline_dir), settings.promotion.registered_model, active.info.run_id)
+            model_metrics = {k: v for k, v in summary[INSTRUCTMOVE].items() if k not in ("examples", "counts")}
+            decision = promote(client, ref, model_metrics, settings.promotion, _benchmark_digest(benchmark_file, len(examples)))
+        (out_dir / "promotion.json").write_text(json.dumps(decision, indent=2) + "\n")
+        _log_to_mlflow(rows, summary, grids, decision)
+
+    metrics = {
+        "examples": len(examples),
+        "resolution": list(size),
+        "clip": clip,
+        "methods": summary,
+        "promotion": decision,
+    }
+    path = layout.metrics_file("evaluate")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(metrics, indent=2) + "\n")
+    log.info("wrote %s and %s", path, out_dir / "results.md")
+    return metrics
