@@ -10,6 +10,10 @@ from PIL import Image
 from instructmove import layout
 from instructmove.config import parse_params
 
+# MLflow store used when a test passes none; creating a store's tables takes seconds, so a test
+# module may point this at one store for all its tests (with monkeypatch.setattr).
+DEFAULT_STORE: Path | None = None
+
 
 def write_frame(path: Path, index: int, side: int = 48) -> None:
     """Write a small JPEG whose pattern differs per index, so every frame has distinct bytes."""
@@ -72,10 +76,40 @@ def make_pairs(root: Path, count: int) -> pd.DataFrame:
     return write_pairs(root, rows)
 
 
-def make_params(root: Path, **instruct):
-    """Return Params with a tracking store under root and the given instruct settings."""
+def make_params(root: Path, store: Path | None = None, **instruct):
+    """Return Params with the given instruct settings and an MLflow store under `store`.
+
+    Without `store`, the store is DEFAULT_STORE when set, else root.
+    """
+    store = store or DEFAULT_STORE or root
     raw = {
         "instruct": instruct,
-        "tracking": {"uri": f"sqlite:///{root / 'mlflow.db'}", "artifact_dir": str(root / "mlruns")},
+        "tracking": {"uri": f"sqlite:///{store / 'mlflow.db'}", "artifact_dir": str(store / "mlruns")},
     }
     return parse_params(raw)
+
+
+def openai_params(root: Path, base_url: str, store: Path | None = None, **overrides):
+    """Return Params for the openai backend with short retry delays and a cache under root."""
+    instruct = {
+        "backend": "openai",
+        "base_url": base_url,
+        "model": "gpt-4o",
+        "max_in_flight": 4,
+        "backoff_base_s": 0.01,
+        "backoff_max_s": 0.1,
+        "timeout_s": 10.0,
+        "cache_dir": str(root / ".cache" / "instruct"),
+    }
+    instruct.update(overrides)
+    return make_params(root, store, **instruct)
+
+
+def pair_fingerprint(root: Path, row: dict, settings) -> str:
+    """Return the fingerprint the fake server computes for a pair's request."""
+    from helpers_fake_openai import fingerprint
+    from instructmove.instruct.images import frame_data_url
+
+    source = frame_data_url(root / row["source_path"], settings.max_image_side, settings.jpeg_quality)
+    target = frame_data_url(root / row["target_path"], settings.max_image_side, settings.jpeg_quality)
+    return fingerprint(source, target)

@@ -42,7 +42,8 @@ def summarise(triplets: pd.DataFrame, settings: InstructSettings, run_stats: dic
         "status": {status: int(counts.get(status, 0)) for status in STATUSES},
         "failure_rate": failed / total if total else 0.0,
         "tokens": {"prompt": prompt_tokens, "completion": completion_tokens},
-        "errors": dict(dominant_errors(triplets, top=10)),
+        # A list, not a mapping, so error categories never become MLflow metric names.
+        "errors": [{"error": category, "count": count} for category, count in dominant_errors(triplets, top=10)],
     }
     if settings.backend == "flow":
         return metrics
