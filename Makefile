@@ -1,5 +1,6 @@
 # make run    install, fetch the sample videos if needed, run the whole pipeline with Prefect
 # make test   install, run the test suite
+# make serve  start a local Prefect server and serve the scheduled retrain deployment
 # Every target can be run again safely.
 
 SHELL := /bin/bash
@@ -9,6 +10,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 VIDEOS ?=
 PORT ?= 5000
+PREFECT_PORT ?= 4200
 
 export PATH := $(BIN):$(PATH)
 export HF_HUB_OFFLINE ?= 1
@@ -21,7 +23,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PYTHONUNBUFFERED ?= 1
 
-.PHONY: install init run test mlflow-ui clean-runs
+.PHONY: install init run test mlflow-ui clean-runs serve serve-stop
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +52,22 @@ test: install
 
 mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(PORT)
+
+# Start `prefect server` on 127.0.0.1 in the background unless one already answers (log and pid in
+# PREFECT_HOME), wait until it is healthy, then serve the retrain deployment on its cron schedule
+# from params.yaml. Ctrl-C stops serving; `make serve-stop` stops the server.
+serve: init
+	mkdir -p $(PREFECT_HOME)
+	curl -sf http://127.0.0.1:$(PREFECT_PORT)/api/health >/dev/null || { \
+		$(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT) > $(PREFECT_HOME)/server.log 2>&1 & \
+		echo $$! > $(PREFECT_HOME)/server.pid; }
+	for attempt in $$(seq 1 120); do \
+		curl -sf http://127.0.0.1:$(PREFECT_PORT)/api/health >/dev/null && exit 0; sleep 1; \
+	done; echo "Prefect server not healthy after 120 s; see $(PREFECT_HOME)/server.log" >&2; exit 1
+	PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api $(BIN)/python flows/retrain.py --serve
+
+serve-stop:
+	test -f $(PREFECT_HOME)/server.pid && kill $$(cat $(PREFECT_HOME)/server.pid) && rm $(PREFECT_HOME)/server.pid || true
 
 # Remove run artefacts and tracking stores (not the videos, not the caches).
 clean-runs:

@@ -1,0 +1,244 @@
+"""Prefect flow: add new videos to the corpus, rerun the stale stages, retrain when enough new pairs exist.
+
+    python flows/retrain.py                          # one run now, with the `retrain` section of params.yaml
+    python flows/retrain.py --inbox /new/footage     # take new videos from this folder instead
+    python flows/retrain.py --serve                  # serve the deployment on its cron schedule
+
+One run takes the lock of the project, copies new videos into `ingest.videos_dir` (atomically),
+lets DVC rerun the stale data stages, and trains and evaluates only when at least
+`retrain.min_new_pairs` accepted pairs are new since the last training. A failed run removes the
+videos it added, so the corpus and the champion stay as they were. An interrupted run leaves its
+videos in the corpus, and the next run continues from the stages DVC already finished.
+"""
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from dvc.repo import Repo
+from prefect import flow, get_run_logger, task
+from prefect.context import get_run_context
+
+from instructmove import tracking
+from instructmove.config import Params, load_params
+from instructmove.logs import setup_logging
+from instructmove.retrain import inbox
+from instructmove.retrain.lock import RunLock
+from instructmove.retrain.outcome import RetrainOutcome, finish_run, publish_artifact, start_run
+from instructmove.retrain.start import describe_init, promotion_result
+from instructmove.retrain.state import LOCK_FILE, RetrainState, accepted_pair_ids, load_state, new_pair_ids, save_state
+from instructmove.runner import StageResult, run_stage
+
+DATA_STAGES = ("ingest", "pairs", "instruct", "validate")
+MODEL_STAGES = ("train", "evaluate")
+
+
+@task(name="dvc-stage", task_run_name="{stage}")
+def stage_task(root: str, stage: str, experiment_id: str, parent_run_id: str) -> StageResult:
+    params = load_params(Path(root) / "params.yaml")
+    return run_stage(Path(root), stage, params, experiment_id, parent_run_id)
+
+
+@task(name="add-videos")
+def add_videos(root: str, inbox_dir: str | None, manifest: str | None) -> list[str]:
+    """Copy the inbox videos whose content is not in the corpus yet; journal each before copying it."""
+    root_path = Path(root)
+    params = load_params(root_path / "params.yaml")
+    state_dir = _resolve(root_path, params.retrain.state_dir)
+    corpus_dir = _resolve(root_path, params.ingest.videos_dir)
+    extensions = params.ingest.extensions
+    state = load_state(state_dir)
+    hashes = inbox.HashCache(state.hashes)
+
+    inbox.remove_partials(corpus_dir)
+    candidates = inbox.list_videos(_resolve(root_path, inbox_dir), extensions) if inbox_dir else []
+    if manifest:
+        candidates += inbox.read_manifest(_resolve(root_path, manifest), extensions)
+    corpus = inbox.list_videos(corpus_dir, extensions)
+    additions = inbox.plan_additions(candidates, corpus, corpus_dir, hashes)
+
+    for addition in additions:
+        state.pending.append(str(addition.target))
+        save_state(state_dir, state)
+        inbox.copy_atomically(addition.source, addition.target)
+        get_run_logger().info("added %s to the corpus as %s", addition.source, addition.target)
+
+    hashes.prune({str(path.resolve()) for path in [*candidates, *corpus]} | {str(a.target) for a in additions})
+    state.hashes = hashes.entries
+    save_state(state_dir, state)
+    return [str(addition.target) for addition in additions]
+
+
+def _resolve(root: Path, path: str) -> Path:
+    return Path(path) if Path(path).is_absolute() else root / path
+
+
+def _stale_stages(root: Path, stages: tuple[str, ...]) -> list[str]:
+    with Repo(str(root)) as repo:
+        status = repo.status(targets=list(stages))
+    return [stage for stage in stages if stage in status]
+
+
+def _flow_run_id() -> str:
+    try:
+        return str(get_run_context().flow_run.id)
+    except Exception:  # outside a Prefect run context, e.g. when called with .fn()
+        return "none"
+
+
+def _run_stages(root: Path, params: Params, stages, experiment_id: str, parent_id: str) -> list[StageResult]:
+    configured = stage_task.with_options(retries=params.flow.retries, retry_delay_seconds=params.flow.retry_delay_s)
+    return [configured(str(root), stage, experiment_id, parent_id) for stage in stages]
+
+
+def _retrain_locked(root: Path, params: Params, result: RetrainOutcome, experiment_id: str, sources: dict) -> None:
+    """Do the work of one run while holding the lock; fill `result` as it goes."""
+    logger = get_run_logger()
+    settings = params.retrain
+    state_dir = _resolve(root, settings.state_dir)
+
+    added = add_videos(str(root), sources["inbox_dir"], sources["manifest"])
+    state = load_state(state_dir)
+    result.added = list(state.pending)
+    if added:
+        logger.info("%d new video(s) added to the corpus", len(added))
+    if state.pending and len(state.pending) > len(added):
+        logger.info("resuming: %d video(s) added by an earlier run that did not finish", len(state.pending) - len(added))
+
+    if not state.pending and not _stale_stages(root, DATA_STAGES):
+        new_pairs = len(new_pair_ids(root, state))
+        if new_pairs < settings.min_new_pairs:
+            result.outcome = "nothing_new"
+            result.reason = (f"nothing new: no new video in {sources['inbox_dir'] or sources['manifest']}, the data "
+                             f"stages are up to date, and {new_pairs} accepted pair(s) are new since the last "
+                             f"training (retrain.min_new_pairs={settings.min_new_pairs})")
+            return
+
+    stage_results = _run_stages(root, params, DATA_STAGES, experiment_id, result.mlflow_run_id)
+    result.stages_ran += [item.stage for item in stage_results if item.ran]
+    result.new_pairs = len(new_pair_ids(root, state))
+    if result.new_pairs < settings.min_new_pairs:
+        _commit(state_dir, state, trained_pairs=None)
+        result.outcome = "not_enough_new_pairs"
+        result.reason = (f"{result.new_pairs} accepted pair(s) are new since the last training, fewer than "
+                         f"retrain.min_new_pairs={settings.min_new_pairs}; the new videos stay in the corpus "
+                         "and count towards the next run")
+        return
+
+    trained_pairs = sorted(accepted_pair_ids(root))
+    logger.info("%d new accepted pair(s); training (%s)", result.new_pairs, describe_init(params))
+    stage_results = _run_stages(root, params, MODEL_STAGES, experiment_id, result.mlflow_run_id)
+    result.stages_ran += [item.stage for item in stage_results if item.ran]
+    result.promoted, verdict = promotion_result(root)
+    _commit(state_dir, state, trained_pairs=trained_pairs)
+    result.outcome = "retrained"
+    result.reason = f"{result.new_pairs} new accepted pair(s) (retrain.min_new_pairs={settings.min_new_pairs}); {verdict}"
+
+
+def _commit(state_dir: Path, state: RetrainState, trained_pairs: list[str] | None) -> None:
+    """Keep this run's videos in the corpus for good and, after training, remember the pairs it saw."""
+    state = load_state(state_dir)
+    state.pending = []
+    if trained_pairs is not None:
+        state.trained_pairs = trained_pairs
+    save_state(state_dir, state)
+
+
+def _roll_back(state_dir: Path) -> list[str]:
+    """Remove the videos that unfinished runs added, so a failed run leaves the corpus as it found it."""
+    state = load_state(state_dir)
+    removed = []
+    for path in state.pending:
+        Path(path).unlink(missing_ok=True)
+        removed.append(path)
+    state.pending = []
+    save_state(state_dir, state)
+    return removed
+
+
+@flow(name="instructmove-retrain")
+def retrain(root: str = ".", inbox_dir: str | None = None, manifest: str | None = None) -> RetrainOutcome:
+    """Add new videos, rerun the stale stages, and retrain and evaluate when enough new pairs exist."""
+    logger = get_run_logger()
+    started = time.perf_counter()
+    root_path = Path(root).resolve()
+    params = load_params(root_path / "params.yaml")
+    settings = params.retrain
+    sources = {"inbox_dir": inbox_dir or settings.inbox_dir, "manifest": manifest or settings.manifest}
+    state_dir = _resolve(root_path, settings.state_dir)
+    experiment_id = tracking.configure(params.tracking, root_path)
+    result = RetrainOutcome(outcome="failed", reason="", prefect_flow_run_id=_flow_run_id())
+
+    lock = RunLock(state_dir / LOCK_FILE)
+    if not lock.acquire(settings.lock_wait_s):
+        result.outcome = "busy"
+        result.reason = (f"another retrain run holds {lock.path} ({lock.holder()}) after waiting "
+                         f"{settings.lock_wait_s} s (retrain.lock_wait_s); this run changed nothing")
+        result.mlflow_run_id = start_run(experiment_id, root_path, result.prefect_flow_run_id)
+        logger.warning("%s", result.reason)
+        result.seconds = time.perf_counter() - started
+        finish_run(result, state_dir)
+        publish_artifact(result)
+        return result
+
+    with lock:
+        result.mlflow_run_id = start_run(experiment_id, root_path, result.prefect_flow_run_id)
+        logger.info("retrain run: MLflow run %s, corpus %s", result.mlflow_run_id, params.ingest.videos_dir)
+        try:
+            _retrain_locked(root_path, params, result, experiment_id, sources)
+        except BaseException as error:
+            removed = _roll_back(state_dir)
+            result.outcome = "failed"
+            result.reason = (f"{type(error).__name__}: {error}; removed the {len(removed)} video(s) this run "
+                             "added, the champion was not changed")
+            result.seconds = time.perf_counter() - started
+            finish_run(result, state_dir, error=error)
+            logger.error("retrain failed: %s", result.reason)
+            raise
+        result.seconds = time.perf_counter() - started
+        finish_run(result, state_dir)
+
+    logger.info("retrain %s in %.1f s: %s", result.outcome, result.seconds, result.reason)
+    publish_artifact(result)
+    return result
+
+
+def serve(root: Path) -> None:
+    """Register the deployment with the cron schedule of params.yaml and run its scheduled flow runs."""
+    from prefect.schedules import Cron
+
+    settings = load_params(root / "params.yaml").retrain
+    retrain.serve(
+        name=settings.deployment,
+        schedules=[Cron(settings.cron, timezone=settings.timezone)],
+        parameters={"root": str(root)},
+        global_limit=1,
+        description="Add new videos from the inbox, rerun stale stages, retrain when enough new pairs exist.",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Add new videos and retrain the instructmove model with Prefect.")
+    parser.add_argument("--root", default=".", help="repository root holding dvc.yaml and params.yaml")
+    parser.add_argument("--inbox", default=None, help="folder with new videos (default: retrain.inbox_dir)")
+    parser.add_argument("--manifest", default=None, help="text file, one video path per line (default: retrain.manifest)")
+    parser.add_argument("--serve", action="store_true", help="serve the scheduled deployment until interrupted")
+    args = parser.parse_args(argv)
+    setup_logging()
+    root = Path(args.root).resolve()
+    if args.serve:
+        serve(root)
+        return 0
+    try:
+        outcome = retrain(root=str(root), inbox_dir=args.inbox, manifest=args.manifest)
+    except Exception as error:
+        logging.getLogger("instructmove").error("retrain failed: %s", error)
+        return 1
+    print(f"{outcome.outcome}: {outcome.reason}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
