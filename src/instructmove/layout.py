@@ -12,6 +12,7 @@ CACHE = Path(".cache")
 
 # ingest
 VIDEOS_TABLE = DATA / "videos.parquet"
+INGEST_CACHE = CACHE / "ingest"
 
 # pairs
 PAIRS_DIR = DATA / "pairs"

@@ -1,0 +1,50 @@
+"""Frame timestamps: repair what the container reports and map times to frame indices.
+
+Sampling by time instead of frame index keeps the requested gap on variable-frame-rate clips.
+"""
+
+import numpy as np
+
+# A presentation time above this, in seconds, is a missing-value sentinel, not a real time
+# (AVI files report AV_NOPTS_VALUE through decord as about -3.7e17).
+_MAX_PLAUSIBLE_S = 1e6
+
+
+def repair_timestamps(starts: np.ndarray, fps: float) -> np.ndarray:
+    """Return monotonic frame start times in seconds, counted from the first frame.
+
+    Missing or implausible entries are interpolated from their valid neighbours; when fewer
+    than two entries are valid, the times fall back to index / fps.
+    """
+    starts = np.asarray(starts, dtype=np.float64)
+    count = len(starts)
+    valid = np.isfinite(starts) & (starts > -_MAX_PLAUSIBLE_S) & (starts < _MAX_PLAUSIBLE_S)
+
+    if valid.sum() < 2:
+        step = 1.0 / fps if fps > 0 else 1.0 / 25.0
+        return np.arange(count, dtype=np.float64) * step
+
+    indices = np.arange(count)
+    times = np.interp(indices, indices[valid], starts[valid])
+    times = np.maximum.accumulate(times)
+    return times - times[0]
+
+
+def frame_duration(times: np.ndarray) -> float:
+    """Return the typical frame duration: the median gap between consecutive frames."""
+    if len(times) < 2:
+        return 0.0
+    gaps = np.diff(times)
+    gaps = gaps[gaps > 0]
+    return float(np.median(gaps)) if len(gaps) else 0.0
+
+
+def nearest_frames(times: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Return, for each wanted time, the index of the frame whose start time is closest."""
+    wanted = np.asarray(wanted, dtype=np.float64)
+    if len(times) == 1:
+        return np.zeros(len(wanted), dtype=np.int64)
+    right = np.clip(np.searchsorted(times, wanted), 1, len(times) - 1)
+    left = right - 1
+    pick_left = np.abs(wanted - times[left]) <= np.abs(times[right] - wanted)
+    return np.where(pick_left, left, right)
