@@ -62,6 +62,7 @@ class TrainSettings(Section):
     resume: bool = True
     register_model: bool = True
     registered_model_name: str = Field("instructmove", min_length=1)
+    init_from: str = Field("scratch", min_length=1)
 
     @model_validator(mode="after")
     def _check_rates(self):

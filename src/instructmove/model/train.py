@@ -28,6 +28,7 @@ from instructmove.model.data import ResumableSampler, TripletDataset, _load, rea
 from instructmove.model.module import InstructMoveModule
 from instructmove.model.registry import log_and_register
 from instructmove.model.samples import SampleGrid, module_pipeline
+from instructmove.model.warm_start import apply_init
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,8 @@ def run(params) -> dict:
     checkpoint_path, start_step = resumable_checkpoint(params, expected)
 
     components = build_components(params.model, controlnet=settings.controlnet, seed=settings.seed)
+    if checkpoint_path is None:
+        log.info("initial weights: %s", apply_init(components, params))
     module = InstructMoveModule(components, params.model, settings)
     module.checkpoint_extra = {"fingerprint": expected}
 
