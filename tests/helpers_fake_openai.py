@@ -7,7 +7,8 @@ every request, its pair fingerprint, the Authorization header, and the peak conc
 
 Faults: "429" (with Retry-After), "500", "timeout" (answers after `delay` seconds), "malformed"
 (reply text that is not JSON), "fenced" (valid JSON in a code fence), "schema" (JSON missing
-fields), "invalid_body" (HTTP body that is not JSON), "empty_choices", "decline", "401".
+fields), "invalid_body" (HTTP body that is not JSON), "empty_choices", "decline", "401" and "400"
+(with `body` as the error message).
 """
 
 import hashlib
@@ -190,6 +191,8 @@ def _respond(fault: Fault | None, pair: str, model: str) -> tuple[int, bytes, di
         return 500, _error(500, "The server had an error", "server_error"), {}
     if kind == "401":
         return 401, _error(401, fault.body or "Incorrect API key provided", "invalid_request_error"), {}
+    if kind == "400":
+        return 400, _error(400, fault.body or "Invalid request", "invalid_request_error"), {}
     if kind == "timeout":
         time.sleep(fault.delay)
         return 200, _completion(model, answer), {}

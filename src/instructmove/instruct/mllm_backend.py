@@ -20,6 +20,9 @@ from instructmove.instruct.table import empty_result
 
 log = logging.getLogger(__name__)
 
+# Failed pairs are logged one by one up to this count, then only counted in the metrics.
+LOGGED_FAILURES = 20
+
 
 def instruct_pairs(pairs: list[dict], settings: InstructSettings) -> tuple[dict[str, dict], dict]:
     """Return a result row per pair id and the run counters (requests, retries, tokens, cache hits)."""
@@ -67,12 +70,18 @@ async def _request_all(pending, keys, settings, prompt, secret, cache) -> tuple[
     results: dict[str, dict] = {}
     queue = iter(pending)
     progress = tqdm(total=len(pending), desc="instruct: requesting", unit="pair")
+    failures = 0
 
     async def worker() -> None:
+        nonlocal failures
         for pair in queue:
             row, cacheable = await pair_client.instruct(pair)
             if cacheable:
                 cache.put(keys[pair["pair_id"]], pair["pair_id"], row)
+            elif row["status"] == "failed":
+                failures += 1
+                level = logging.WARNING if failures <= LOGGED_FAILURES else logging.DEBUG
+                log.log(level, "instruct: pair %s failed: %s", pair["pair_id"], row["error"][:300])
             results[pair["pair_id"]] = row
             progress.update(1)
 
