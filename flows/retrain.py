@@ -12,6 +12,7 @@ videos in the corpus, and the next run continues from the stages DVC already fin
 """
 
 import argparse
+import contextlib
 import logging
 import sys
 import time
@@ -76,7 +77,7 @@ def _resolve(root: Path, path: str) -> Path:
 
 
 def _stale_stages(root: Path, stages: tuple[str, ...]) -> list[str]:
-    with Repo(str(root)) as repo:
+    with contextlib.chdir(root), Repo(".") as repo:
         status = repo.status(targets=list(stages))
     return [stage for stage in stages if stage in status]
 

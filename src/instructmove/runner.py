@@ -5,6 +5,7 @@ either way the stage gets a nested run with its params, the numbers of its metri
 the git commit and its dvc.lock hash, and a tag saying whether it ran or was skipped.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -46,7 +47,8 @@ def reproduce(root: Path, stage: str) -> bool:
     """Run `dvc repro --single-item STAGE`; return True when DVC executed the stage."""
     from dvc.repo import Repo
 
-    with Repo(str(root)) as repo:
+    # DVC 3.67 resolves stage names and paths against the working directory, not the repo's root.
+    with contextlib.chdir(root), Repo(".") as repo:
         executed = repo.reproduce(stage, single_item=True)
     return any(item.addressing == stage for item in executed)
 
