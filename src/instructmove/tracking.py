@@ -126,7 +126,9 @@ def log_params_section(section: str, values: dict) -> None:
 @contextlib.contextmanager
 def stage_run(stage: str, params) -> Iterator[mlflow.ActiveRun]:
     """Attach to the flow's nested run for this stage, or start a standalone run."""
-    configure(params.tracking)
+    # `dvc exp run --temp` and `--queue` run stages in a temporary copy of the repository; DVC sets
+    # DVC_ROOT to the original root, where the store must stay so the runs survive the copy.
+    configure(params.tracking, os.environ.get("DVC_ROOT", "."))
     run_id = os.environ.get(RUN_ID_ENV)
     if run_id:
         with mlflow.start_run(run_id=run_id) as run:
