@@ -134,7 +134,7 @@ def test_registration_file_is_used(client, name, tmp_path):
     ref = _new_version(client, tmp_path, name)
     folder = tmp_path / "trained"
     folder.mkdir()
-    (folder / "registration.json").write_text(json.dumps({"registered_model": name, "version": ref.version, "run_id": "r"}))
+    (folder / "registration.json").write_text(json.dumps({"name": name, "version": ref.version, "run_id": "r"}))
     with mlflow.start_run() as run:
         found = resolve_model(client, folder, "other-name", run.info.run_id)
     assert (found.name, found.version) == (name, ref.version)
@@ -143,7 +143,7 @@ def test_registration_file_is_used(client, name, tmp_path):
 def test_registration_unknown_to_registry_registers_again(client, name, tmp_path):
     folder = tmp_path / "trained"
     folder.mkdir()
-    (folder / "registration.json").write_text(json.dumps({"registered_model": "elsewhere", "version": 7}))
+    (folder / "registration.json").write_text(json.dumps({"name": "elsewhere", "version": 7}))
     assert read_registration(folder).version == "7"
     with mlflow.start_run() as run:
         found = resolve_model(client, folder, name, run.info.run_id)
@@ -158,3 +158,23 @@ def test_registration_unknown_to_registry_registers_again(client, name, tmp_path
 )
 def test_beats_table(candidate, champion, higher, margin, expected):
     assert beats(candidate, champion, higher, margin)[0] is expected
+
+
+class _EchoModel(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return model_input
+
+
+def test_logged_but_unregistered_model_is_registered(client, name, tmp_path):
+    folder = tmp_path / "trained"
+    folder.mkdir()
+    (folder / "model_index.json").write_text("{}")
+    with mlflow.start_run() as run:
+        info = mlflow.pyfunc.log_model(name="pipeline", python_model=_EchoModel(), pip_requirements=[])
+    record = {"name": None, "version": None, "run_id": run.info.run_id, "model_uri": info.model_uri}
+    (folder / "registration.json").write_text(json.dumps(record))
+    with mlflow.start_run() as evaluate_run:
+        found = resolve_model(client, folder, name, evaluate_run.info.run_id)
+    assert found.version == "1"
+    assert found.run_id == run.info.run_id
+    assert client.get_model_version(name, "1").run_id == run.info.run_id

@@ -3,9 +3,10 @@
 import json
 
 import mlflow
+import numpy as np
 import pytest
 import torch
-from helpers_evaluate import save_tiny_clip, write_benchmark
+from helpers_evaluate import noise_image, save_tiny_clip, save_tiny_ip2p, write_benchmark
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
@@ -108,3 +109,43 @@ def test_stage_missing_pipeline_fails_readably(in_project):
 
     with pytest.raises(StageError, match="Run the train stage first"):
         run(_params(in_project, pipeline_dir="models/absent", promotion={"enabled": False}))
+
+
+def test_ip2p_editor_runs_local_weights(project):
+    from instructmove.evaluate.methods import InstructPix2PixEditor
+    from instructmove.evaluate.settings import EvaluateSettings
+
+    folder = save_tiny_ip2p(project / "ip2p")
+    settings = EvaluateSettings(num_inference_steps=2, baselines={"ip2p_dir": str(folder), "ip2p_resolution": 64})
+    editor = InstructPix2PixEditor(folder, settings)
+    sources = [noise_image(1, (80, 80)), noise_image(2, (80, 80))]
+
+    first = editor.edit(sources, ["raise the arm", "turn left"], [None, None])
+    second = editor.edit(sources, ["raise the arm", "turn left"], [None, None])
+
+    assert [image.size for image in first] == [(64, 64), (64, 64)]
+    assert np.array_equal(np.asarray(first[0]), np.asarray(second[0]))
+
+
+def test_ip2p_editor_rejects_folder_without_index(tmp_path):
+    from instructmove.evaluate.methods import InstructPix2PixEditor
+    from instructmove.evaluate.settings import EvaluateSettings
+
+    with pytest.raises(StageError, match="no model_index.json"):
+        InstructPix2PixEditor(tmp_path, EvaluateSettings())
+
+
+def test_stage_with_baseline_has_one_table(in_project):
+    from instructmove.evaluate.stage import run
+
+    folder = in_project / "ip2p"
+    if not folder.is_dir():
+        save_tiny_ip2p(folder)
+    baselines = {"ip2p_dir": str(folder), "ip2p_resolution": 64}
+    metrics = run(_params(in_project, baselines=baselines, promotion={"enabled": False}))
+
+    assert list(metrics["methods"]) == ["instructmove", "instructpix2pix", "identity"]
+    assert metrics["methods"]["instructpix2pix"]["counts"]["psnr"] == 3
+    results = (in_project / "data" / "evaluation" / "results.md").read_text()
+    assert "| instructpix2pix | 3 |" in results
+    assert (in_project / "data" / "evaluation" / "grid_instructpix2pix.png").is_file()

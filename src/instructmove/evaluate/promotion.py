@@ -32,17 +32,29 @@ class ModelRef:
     run_id: str | None
 
 
-def read_registration(pipeline_dir: Path) -> ModelRef | None:
-    """Return the version the train stage registered, from `registration.json`, or None when absent."""
+@dataclass(frozen=True)
+class Registration:
+    """What the train stage recorded in `registration.json`: a registered version and/or a logged model URI."""
+
+    name: str | None
+    version: str | None
+    run_id: str | None
+    model_uri: str | None
+
+
+def read_registration(pipeline_dir: Path) -> Registration | None:
+    """Return the train stage's record from `<pipeline_dir>/registration.json`, or None when absent."""
     path = Path(pipeline_dir) / REGISTRATION_FILE
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
-    name = data.get("registered_model") or data.get("name")
-    if not name or data.get("version") is None:
-        log.warning("%s lacks a model name or version (%s); registering the pipeline again", path, sorted(data))
-        return None
-    return ModelRef(name=str(name), version=str(data["version"]), run_id=data.get("run_id"))
+    version = data.get("version")
+    return Registration(
+        name=data.get("name") or data.get("registered_model"),
+        version=None if version is None else str(version),
+        run_id=data.get("run_id"),
+        model_uri=data.get("model_uri"),
+    )
 
 
 def register_pipeline(client: MlflowClient, name: str, pipeline_dir: Path, run_id: str) -> ModelRef:
@@ -57,16 +69,34 @@ def register_pipeline(client: MlflowClient, name: str, pipeline_dir: Path, run_i
     return ModelRef(name=name, version=str(version.version), run_id=run_id)
 
 
+def _registered(client: MlflowClient, record: Registration) -> ModelRef | None:
+    if not record.name or record.version is None:
+        return None
+    try:
+        client.get_model_version(record.name, record.version)
+    except MlflowException:
+        log.warning("model %s version %s named in %s is not in this registry", record.name, record.version, REGISTRATION_FILE)
+        return None
+    return ModelRef(name=record.name, version=record.version, run_id=record.run_id)
+
+
 def resolve_model(client: MlflowClient, pipeline_dir: Path, fallback_name: str, run_id: str) -> ModelRef:
-    """Look up the registered version of the evaluated pipeline, registering it when the train stage did not."""
-    ref = read_registration(pipeline_dir)
-    if ref is not None:
-        try:
-            client.get_model_version(ref.name, ref.version)
+    """Find the registry version of the evaluated pipeline, registering it when the train stage did not.
+
+    Order: the version in registration.json; else the model the train run logged (its model_uri)
+    registered under `fallback_name`; else the pipeline folder logged to this run and registered.
+    """
+    record = read_registration(pipeline_dir)
+    if record is not None:
+        ref = _registered(client, record)
+        if ref is not None:
             return ref
-        except MlflowException:
-            log.warning("model %s version %s from %s is not in this registry; registering the pipeline again",
-                        ref.name, ref.version, Path(pipeline_dir) / REGISTRATION_FILE)
+        if record.model_uri:
+            try:
+                version = mlflow.register_model(record.model_uri, fallback_name)
+                return ModelRef(name=fallback_name, version=str(version.version), run_id=record.run_id)
+            except MlflowException as error:
+                log.warning("registering %s failed (%s); registering the pipeline folder instead", record.model_uri, error)
     return register_pipeline(client, fallback_name, Path(pipeline_dir), run_id)
 
 
