@@ -60,7 +60,7 @@ def add_text_columns(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _rank_within(table: pd.DataFrame, keys: list[str]) -> pd.Series:
-    """1-based rank of each row inside its group of `keys`, in time order then by pair id."""
+    """Rank each row inside its group of `keys` from 1, in time order, then by pair id."""
     order = [column for column in ("t_source", "pair_id") if column in table.columns]
     ordered = table.sort_values(order, kind="stable") if order else table
     ranks = ordered.groupby(keys, dropna=False, sort=False).cumcount() + 1

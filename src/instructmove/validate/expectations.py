@@ -53,7 +53,7 @@ def schema_expectations() -> list:
 
 
 def row_expectations(settings: ValidateSettings, pairs: PairsSettings) -> list:
-    """Per-row checks of the candidate triplets."""
+    """Build the per-row checks of the candidate triplets."""
     expectations = [
         gxe.ExpectColumnValuesToNotBeNull(column=column, meta=_meta("not_null", "must not be null"))
         for column in settings.not_null_columns
@@ -100,7 +100,7 @@ def triplet_expectations(settings: ValidateSettings, pairs: PairsSettings) -> li
 
 
 def dataset_expectations(settings: ValidateSettings) -> list:
-    """Checks of the accepted rows as a whole: caps per video, the split, the row count."""
+    """Build the checks of the accepted rows as a whole: caps per video, the split, the row count."""
     return [
         gxe.ExpectColumnValuesToBeBetween(
             column="instruction_repeat_rank", max_value=settings.max_instruction_repeats,

@@ -12,7 +12,7 @@ from instructmove import layout
 
 @dataclass
 class ValidationReport:
-    """What one run of the gate found; `write` stores it as summary.json."""
+    """Findings of one run of the gate; `write` stores them as summary.json."""
 
     suites: list[str]
     data_docs: str
@@ -50,7 +50,7 @@ class ValidationReport:
         }
 
     def metrics(self) -> dict:
-        """Numbers for metrics/validate.json; the flow logs each numeric leaf to MLflow."""
+        """Return the numbers for metrics/validate.json; the flow logs each numeric leaf to MLflow."""
         summary = self.as_dict()
         counts = summary["counts"]
         candidates = max(counts["candidates"], 1)

@@ -6,7 +6,7 @@ from pydantic import Field, field_validator, model_validator
 
 from instructmove.settings_base import Section
 
-# Every check of the quality gate, in the order the report lists them.
+# Names of the quality gate's checks, as used in `critical`, quarantine reasons and summary.json.
 CHECK_NAMES = (
     "schema",
     "not_null",

@@ -75,7 +75,7 @@ def _row_label(table: pd.DataFrame, row: int) -> str:
 
 
 def check_summary(outcomes: list[ExpectationOutcome], suite: str, critical: list[str]) -> list[dict]:
-    """One JSON-ready record per expectation, for summary.json."""
+    """Build one JSON-ready record per expectation, for summary.json."""
     return [
         {
             "suite": suite,
