@@ -57,7 +57,7 @@ def mine_all(videos: pd.DataFrame, settings, mine=mine_video) -> tuple[dict, dic
         if cached is not None:
             results[video["video_id"]] = cached
         else:
-            jobs.append(Job(video["video_id"], (video, mining_values), _timeout(video, settings)))
+            jobs.append(Job(video["video_id"], (video, mining_values), _timeout(video, settings), video["path"]))
 
     fresh = []
     for outcome in run_jobs(mine, jobs, settings):

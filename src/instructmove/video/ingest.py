@@ -70,7 +70,7 @@ def _probe_all(paths: dict[str, Path], settings, probe: Callable) -> tuple[dict[
         if cached is not None:
             outcomes[video_id] = cached
         else:
-            jobs.append(Job(video_id, (str(path), settings.check_frames), settings.timeout_s))
+            jobs.append(Job(video_id, (str(path), settings.check_frames), settings.timeout_s, display_path(path)))
 
     for outcome in run_isolated(probe, jobs, settings.workers, desc="probing videos"):
         _write_cache(outcome, settings.check_frames)

@@ -31,9 +31,12 @@ CRASH = "decoder crash"
 
 @dataclass
 class Job:
+    """One call of the worker function; `label` (a file path) names the job in logs."""
+
     key: str
     args: tuple
     timeout_s: float
+    label: str = ""
 
 
 @dataclass
@@ -100,7 +103,7 @@ def _collect(running: _Running) -> Outcome | None:
             return Outcome(key, value=message[1])
         if message[0] == "reject":
             return Outcome(key, reason=message[1], message=message[2])
-        log.error("%s: decoding failed with an unexpected error:\n%s", key, message[2])
+        log.error("%s: decoding failed with an unexpected error:\n%s", running.job.label or key, message[2])
         return Outcome(key, reason=CRASH, message=message[1])
 
     if not running.process.is_alive():
@@ -162,6 +165,6 @@ def _schedule(function, context, pending: deque, running: list, workers: int, pr
 
         for item, outcome in finished:
             if not outcome.ok:
-                log.warning("%s: %s (%s)", item.job.key, outcome.reason, outcome.message)
+                log.warning("%s: %s (%s)", item.job.label or item.job.key, outcome.reason, outcome.message)
             progress.update(1)
             yield outcome

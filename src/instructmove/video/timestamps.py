@@ -25,7 +25,18 @@ def repair_timestamps(starts: np.ndarray, fps: float) -> np.ndarray:
         return np.arange(count, dtype=np.float64) * step
 
     indices = np.arange(count)
-    times = np.interp(indices, indices[valid], starts[valid])
+    known = indices[valid]
+    times = np.interp(indices, known, starts[valid])
+
+    # np.interp holds the end values flat; extend the ends at the typical frame step instead.
+    steps = np.diff(starts[valid]) / np.diff(known)
+    step = float(np.median(steps)) if len(steps) else 0.0
+    if step <= 0:
+        step = 1.0 / fps if fps > 0 else 1.0 / 25.0
+    before, after = indices < known[0], indices > known[-1]
+    times[before] = starts[known[0]] - (known[0] - indices[before]) * step
+    times[after] = starts[known[-1]] + (indices[after] - known[-1]) * step
+
     times = np.maximum.accumulate(times)
     return times - times[0]
 
