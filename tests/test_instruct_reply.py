@@ -1,6 +1,7 @@
 """Reply parsing, prompt templates, cache keys, retry delays and request pacing."""
 
 import asyncio
+import io
 import json
 import random
 import time
@@ -155,3 +156,24 @@ def test_pacer_pause_holds_requests():
         return time.monotonic() - start
 
     assert asyncio.run(delay_after_pause()) >= 0.28
+
+
+def test_frame_data_url_passes_small_jpeg_through(tmp_path):
+    import base64
+
+    from PIL import Image
+
+    from instructmove.instruct.images import frame_data_url
+
+    small = tmp_path / "small.jpg"
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(small, quality=80)
+    large = tmp_path / "large.png"
+    Image.new("RGB", (800, 400), (30, 200, 30)).save(large)
+
+    small_url = frame_data_url(small, max_side=512, quality=90)
+    large_url = frame_data_url(large, max_side=256, quality=90)
+
+    assert base64.b64decode(small_url.split(",", 1)[1]) == small.read_bytes()
+    with Image.open(io.BytesIO(base64.b64decode(large_url.split(",", 1)[1]))) as decoded:
+        assert decoded.format == "JPEG"
+        assert decoded.size == (256, 128)

@@ -44,18 +44,20 @@ def _instruct_with_cache(pairs, settings, prompt, secret, cache) -> tuple[dict[s
             keys[pair["pair_id"]] = cache_key(file_digest(pair["source_path"]), file_digest(pair["target_path"]),
                                               settings, prompt.hash)
         except OSError as error:
+            log.warning("instruct: pair %s failed: frame not readable: %s", pair["pair_id"], error)
             results[pair["pair_id"]] = _frame_error(settings, prompt, error)
 
     cached = cache.get_many(list(keys.values()))
+    hits = 0
     for pair_id, key in keys.items():
         if key in cached:
             results[pair_id] = _row_from_cache(cached[key], settings, prompt)
+            hits += 1
     pending = [pair for pair in pairs if pair["pair_id"] not in results]
     log.info("instruct: %d of %d pairs answered from the cache at %s; requesting %d from %s (model %s)",
-             len(pairs) - len(pending) - _count_frame_errors(results), len(pairs), cache.path,
-             len(pending), settings.base_url, settings.model)
+             hits, len(pairs), cache.path, len(pending), settings.base_url, settings.model)
 
-    stats: Counter = Counter(cache_hits=len(pairs) - len(pending) - _count_frame_errors(results))
+    stats: Counter = Counter(cache_hits=hits)
     if pending:
         answered, request_stats = asyncio.run(_request_all(pending, keys, settings, prompt, secret, cache))
         results.update(answered)
@@ -113,7 +115,3 @@ def _row_from_cache(answer: dict, settings: InstructSettings, prompt: PromptTemp
 def _frame_error(settings: InstructSettings, prompt: PromptTemplate, error: OSError) -> dict:
     return empty_result(backend="openai", model=settings.model, prompt_version=prompt.version,
                         prompt_hash=prompt.hash, status="failed", error=f"FrameError: {error}")
-
-
-def _count_frame_errors(results: dict[str, dict]) -> int:
-    return sum(1 for row in results.values() if (row["error"] or "").startswith("FrameError"))

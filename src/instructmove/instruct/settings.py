@@ -59,7 +59,9 @@ class InstructSettings(Section):
 
     # Cache and cost
     cache_dir: str = str(INSTRUCT_CACHE)
-    prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    prices: dict[str, Price] = Field(
+        default_factory=lambda: {name: price.model_copy() for name, price in DEFAULT_PRICES.items()}
+    )
 
     flow: FlowWriterSettings = Field(default_factory=FlowWriterSettings)
 
