@@ -2,6 +2,8 @@
 
 import json
 
+import cv2
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -12,6 +14,7 @@ from instructmove.instruct import flow_writer
 from instructmove.instruct.settings import FlowWriterSettings
 from instructmove.instruct.stage import run
 from instructmove.instruct.table import RESULT_COLUMNS
+from instructmove.pairs.flow import create_flow, flow_statistics
 
 SETTINGS = FlowWriterSettings()
 
@@ -134,3 +137,27 @@ def test_stage_rejects_missing_columns(tmp_path, monkeypatch):
 
     with pytest.raises(StageError, match="camera_zoom"):
         run(make_params(tmp_path, backend="flow"))
+
+
+def textured_frame(size: int = 128) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    noise = rng.integers(0, 256, size=(size // 8, size // 8)).astype(np.uint8)
+    return cv2.resize(noise, (size, size), interpolation=cv2.INTER_CUBIC)
+
+
+@pytest.mark.parametrize(
+    ("shift", "axis", "expected"),
+    [(6, 1, "pan_left"), (-6, 1, "pan_right"), (6, 0, "tilt_up"), (-6, 0, "tilt_down")],
+)
+def test_sign_conventions_match_pairs_stage(shift, axis, expected):
+    source = textured_frame()
+    target = np.roll(source, shift, axis=axis)
+    flow = create_flow("medium").calc(source, target, None)
+    stats = flow_statistics(source, target, flow, moving_threshold=1.0)
+
+    row = pair_row(0, **{name: getattr(stats, name) for name in (
+        "camera_tx", "camera_ty", "camera_zoom", "camera_rotation",
+        "subject_dx", "subject_dy", "subject_cx", "subject_cy")})
+    result = flow_writer.write_instruction(row, SETTINGS, seed=0)
+
+    assert result["instruction"] in flow_writer.CAMERA_PHRASES[expected]
