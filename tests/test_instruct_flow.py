@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import helpers_instruct
 from helpers_instruct import make_pairs, make_params, pair_row, write_pairs
 from instructmove import layout
 from instructmove.errors import StageError
@@ -17,6 +18,16 @@ from instructmove.instruct.table import RESULT_COLUMNS
 from instructmove.pairs.flow import create_flow, flow_statistics
 
 SETTINGS = FlowWriterSettings()
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, tmp_path_factory):
+    """A project folder as working directory, with one MLflow store shared by this module's tests."""
+    store = tmp_path_factory.getbasetemp() / "instruct_flow_store"
+    store.mkdir(exist_ok=True)
+    monkeypatch.setattr(helpers_instruct, "DEFAULT_STORE", store)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
 @pytest.mark.parametrize(
@@ -97,11 +108,10 @@ def test_phrasing_is_seeded():
     assert [r["instruction"] for r in first.values()] != [r["instruction"] for r in other_seed.values()]
 
 
-def test_stage_writes_triplets_and_metrics(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    pairs = make_pairs(tmp_path, 6)
+def test_stage_writes_triplets_and_metrics(project):
+    pairs = make_pairs(project, 6)
 
-    metrics = run(make_params(tmp_path, backend="flow"))
+    metrics = run(make_params(project, backend="flow"))
 
     triplets = pd.read_parquet(layout.TRIPLETS_TABLE)
     assert list(triplets.columns) == list(pairs.columns) + list(RESULT_COLUMNS)
@@ -118,25 +128,23 @@ def test_stage_writes_triplets_and_metrics(tmp_path, monkeypatch):
     assert written["backend"] == "flow"
 
 
-def test_stage_handles_empty_pairs(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    write_pairs(tmp_path, [pair_row(0)], frames=False)
+def test_stage_handles_empty_pairs(project):
+    write_pairs(project, [pair_row(0)], frames=False)
     empty = pd.read_parquet(layout.PAIRS_TABLE).iloc[0:0]
     empty.to_parquet(layout.PAIRS_TABLE, index=False)
 
-    metrics = run(make_params(tmp_path, backend="flow"))
+    metrics = run(make_params(project, backend="flow"))
 
     assert len(pd.read_parquet(layout.TRIPLETS_TABLE)) == 0
     assert metrics["pairs"] == 0
 
 
-def test_stage_rejects_missing_columns(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    write_pairs(tmp_path, [pair_row(0)], frames=False)
+def test_stage_rejects_missing_columns(project):
+    write_pairs(project, [pair_row(0)], frames=False)
     pd.read_parquet(layout.PAIRS_TABLE).drop(columns=["camera_zoom"]).to_parquet(layout.PAIRS_TABLE)
 
     with pytest.raises(StageError, match="camera_zoom"):
-        run(make_params(tmp_path, backend="flow"))
+        run(make_params(project, backend="flow"))
 
 
 def textured_frame(size: int = 128) -> np.ndarray:
