@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from helpers_validate import good_rows, triplet_row, write_triplets
-from instructmove import layout
+from instructmove import cli, layout
 from instructmove.config import ConfigError, parse_params
 from instructmove.errors import StageError
 from instructmove.validate import expectations, gate, stage, verdict
@@ -257,8 +257,17 @@ def test_missing_triplets_file_is_readable(tmp_path, monkeypatch):
         stage.read_triplets(layout.TRIPLETS_TABLE)
 
 
+def _logged_artifacts(root: Path) -> set[str]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    [run] = client.search_runs([client.get_experiment_by_name("instructmove").experiment_id])
+    return {item.path for item in client.list_artifacts(run.info.run_id, "validation")}
+
+
 def test_stage_run_writes_dvc_outputs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("INSTRUCTMOVE_MLFLOW_RUN_ID", raising=False)
     write_triplets(tmp_path, good_rows(tmp_path, videos=2, pairs_per_video=1))
 
     stage.run(make_params(tmp_path))
@@ -268,6 +277,23 @@ def test_stage_run_writes_dvc_outputs(tmp_path, monkeypatch):
                  layout.metrics_file("validate")):
         assert (tmp_path / path).is_file(), path
     assert len(pd.read_parquet(tmp_path / layout.EVAL_TABLE)) == 1
+    assert {"validation/summary.json", "validation/data_docs", "validation/expectations.json"} <= (
+        _logged_artifacts(tmp_path))
+
+
+def test_cli_critical_failure_exits_readably(tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("INSTRUCTMOVE_MLFLOW_RUN_ID", raising=False)
+    rows = good_rows(tmp_path, videos=2, pairs_per_video=1)
+    write_triplets(tmp_path, rows + [rows[0]])
+    (tmp_path / "params.yaml").write_text(f"tracking:\n  uri: sqlite:///{tmp_path / 'mlflow.db'}\n")
+
+    code = cli.main(["validate"])
+
+    assert code == 1
+    assert "validation failed: 1 critical expectation(s) did not pass" in caplog.text
+    assert "- unique_pair_id" in caplog.text
+    assert {"validation/summary.json", "validation/data_docs"} <= _logged_artifacts(tmp_path)
 
 
 @pytest.mark.parametrize("key, value, fragment", [

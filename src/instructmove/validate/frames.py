@@ -6,6 +6,8 @@ frame could not be read at its recorded size).
 """
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -48,23 +50,31 @@ def pixel_difference(source: np.ndarray, target: np.ndarray) -> float:
     return float(np.abs(source.astype(np.int16) - target.astype(np.int16)).mean())
 
 
-def add_frame_columns(table: pd.DataFrame, root: Path | str = ".") -> pd.DataFrame:
-    """Check every pair's frame files; see the module docstring for the added columns."""
+def check_pair(source_path: object, target_path: object, width: object, height: object,
+               root: Path) -> tuple[str, str, float | None]:
+    """Return the source status, the target status and their pixel difference (None unless both read)."""
+    source_state, source = read_frame(source_path, width, height, root)
+    target_state, target = read_frame(target_path, width, height, root)
+    both_read = source is not None and target is not None
+    return source_state, target_state, pixel_difference(source, target) if both_read else None
+
+
+def add_frame_columns(table: pd.DataFrame, root: Path | str = ".", workers: int | None = None) -> pd.DataFrame:
+    """Check every pair's frame files in `workers` threads; see the module docstring for the columns.
+
+    Pillow releases the GIL while it decodes, so threads use several cores. `workers=None` uses
+    one thread per CPU.
+    """
     root = Path(root)
     table = table.copy()
-    source_status, target_status, differences = [], [], []
-    columns = ("source_path", "target_path", "width", "height")
-    rows = table.reindex(columns=list(columns)).itertuples(index=False)
+    rows = list(table.reindex(columns=["source_path", "target_path", "width", "height"]).itertuples(index=False))
+    workers = workers or os.cpu_count() or 1
 
-    for source_path, target_path, width, height in tqdm(rows, total=len(table), desc="decode frames",
-                                                        disable=len(table) < 200):
-        source_state, source = read_frame(source_path, width, height, root)
-        target_state, target = read_frame(target_path, width, height, root)
-        source_status.append(source_state)
-        target_status.append(target_state)
-        both_read = source is not None and target is not None
-        differences.append(pixel_difference(source, target) if both_read else None)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        checks = pool.map(lambda row: check_pair(*row, root), rows)
+        results = list(tqdm(checks, total=len(rows), desc="decode frames", disable=len(rows) < 200))
 
+    source_status, target_status, differences = zip(*results) if results else ((), (), ())
     table["source_frame"] = pd.Series(source_status, index=table.index, dtype=object)
     table["target_frame"] = pd.Series(target_status, index=table.index, dtype=object)
     table["pixel_diff"] = pd.Series(differences, index=table.index, dtype="float64")

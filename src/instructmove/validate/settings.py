@@ -63,6 +63,7 @@ class ValidateSettings(Section):
         default_factory=lambda: ["schema", "unique_pair_id", "disjoint_splits", "accepted_rows"]
     )
     failure_sample_rows: int = Field(5, ge=1)
+    decode_workers: int | None = Field(None, ge=1)
     eval_fraction: float = Field(0.2, gt=0, lt=1)
     seed: int = 0
     shard_size: int = Field(1000, ge=1)

@@ -15,6 +15,7 @@ A failed critical check raises StageError after the summary and the Data Docs ar
 """
 
 import logging
+import os
 from pathlib import Path
 
 import mlflow
@@ -77,7 +78,7 @@ def validate_triplets(triplets: pd.DataFrame, params, root: Path | str = ".") ->
     )
 
     candidates = derive.add_text_columns(derive.as_object_text(_candidates(triplets)))
-    candidates = add_frame_columns(candidates, root)
+    candidates = add_frame_columns(candidates, root, settings.decode_workers)
     report.candidates = len(candidates)
     context = gate.open_context(layout.VALIDATION_DIR)
 
@@ -120,15 +121,32 @@ def write_outputs(result: dict, root: Path | str = ".") -> None:
     write_metrics(result["report"])
 
 
+def log_validation_artifacts() -> None:
+    """Log summary.json and the Data Docs site to the active MLflow run, when they exist."""
+    summary = layout.VALIDATION_DIR / "summary.json"
+    site = (layout.VALIDATION_DIR / gate.DATA_DOCS_INDEX).parent
+    if summary.is_file():
+        mlflow.log_artifact(str(summary), artifact_path="validation")
+    if site.is_dir():
+        mlflow.log_artifacts(str(site), artifact_path="validation/data_docs")
+
+
 def run(params) -> None:
     with tracking.stage_run("validate", params):
         triplets = read_triplets(layout.TRIPLETS_TABLE)
         log.info("validating %d triplets from %s", len(triplets), layout.TRIPLETS_TABLE)
-        result = validate_triplets(triplets, params)
+        try:
+            result = validate_triplets(triplets, params)
+        except StageError:
+            # The flow logs a stage's artefacts only when it succeeds, so a failed gate logs its own.
+            log_validation_artifacts()
+            raise
         write_outputs(result)
 
         report = result["report"]
         mlflow.log_table(pd.DataFrame(report.expectations), "validation/expectations.json")
+        if not os.environ.get(tracking.RUN_ID_ENV):
+            log_validation_artifacts()  # a standalone run has no flow to log them
         log.info("accepted %d triplets (%d train, %d eval), quarantined %d; Data Docs: %s",
                  len(result["train"]) + len(result["eval"]), len(result["train"]), len(result["eval"]),
                  report.quarantined, report.data_docs)
