@@ -115,18 +115,20 @@ class TripletDataset(Dataset):
 
 
 class ResumableSampler(Sampler[int]):
-    """Yield global sample indices from `start` on, long enough for the whole run.
+    """Yield `length` global sample indices from `start` on.
 
     The data position is `start`, so a run resumed at optimiser step s passes
-    s * batch_size * accumulation here and continues with the next unseen sample.
+    s * batch_size * accumulation here and continues with the next unseen sample. The length
+    stays the whole run's length: Lightning restores how many batches of the epoch were done and
+    would otherwise end the epoch early and restart this sampler.
     """
 
-    def __init__(self, start: int, total: int):
+    def __init__(self, start: int, length: int):
         self.start = start
-        self.total = total
+        self.length = length
 
     def __iter__(self):
-        return iter(range(self.start, self.total))
+        return iter(range(self.start, self.start + self.length))
 
     def __len__(self) -> int:
-        return max(0, self.total - self.start)
+        return self.length

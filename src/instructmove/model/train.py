@@ -12,6 +12,7 @@ import json
 import logging
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -158,6 +159,8 @@ def run(params) -> dict:
                        settings.sample_inference_steps, settings.seed),
         ]
         trainer = make_trainer(params, logger, callbacks)
+        # ResumableSampler restores the data position itself; Lightning cannot see that.
+        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
         trainer.fit(module, loader, ckpt_path=str(checkpoint_path) if checkpoint_path else None)
         trainer.save_checkpoint(layout.CHECKPOINT_DIR / "last.ckpt")
 
