@@ -89,7 +89,9 @@ def test_stage_logs_tables_and_promotes(in_project):
     artifacts = {item.path for item in client.list_artifacts(runs[0].info.run_id, "evaluation")}
     assert "evaluation/results.json" in artifacts
     assert "evaluation/grid_instructmove.png" in artifacts
+    assert "evaluation/grid.png" in artifacts
     assert runs[0].data.tags["promotion.promoted"] == "true"
+    assert runs[0].data.metrics["methods.identity.psnr"] == pytest.approx(metrics["methods"]["identity"]["psnr"])
 
 
 def test_stage_with_clip_reports_clip_metrics(in_project):

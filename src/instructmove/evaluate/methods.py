@@ -47,6 +47,7 @@ class InstructMoveEditor:
         from instructmove.model.pipeline import InstructMovePipeline
 
         self.pipe = InstructMovePipeline.from_pretrained(path)
+        self.pipe.set_progress_bar_config(disable=True)
         self.settings = settings
         self.size = (resolution, resolution)
 

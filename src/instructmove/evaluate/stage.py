@@ -10,6 +10,7 @@ the promotion decision) and `metrics/evaluate.json`.
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 
 import mlflow
@@ -65,12 +66,29 @@ def _log_to_mlflow(rows: list[dict], summary: dict, grids: list[Path], decision:
     mlflow.log_table(pd.DataFrame(rows), artifact_file="evaluation/per_example.json")
     table = pd.DataFrame([{"method": method, **{k: v for k, v in entry.items() if k != "counts"}} for method, entry in summary.items()])
     mlflow.log_table(table, artifact_file="evaluation/results.json")
-    for path in grids[1:]:
+    for path in grids:
         mlflow.log_artifact(str(path), artifact_path="evaluation")
     if decision is not None:
         mlflow.log_dict(decision, "evaluation/promotion.json")
         mlflow.set_tags({"promotion.promoted": str(decision["promoted"]).lower(),
                          "promotion.version": decision["version"], "promotion.reason": decision["reason"][:500]})
+
+
+def _log_standalone_metrics(metrics: dict) -> None:
+    # Under the flow, the runner logs metrics/evaluate.json to this run; a run started by
+    # `dvc repro` or `dvc exp run` has no runner, so the stage logs the numbers itself.
+    if not os.environ.get(tracking.RUN_ID_ENV):
+        mlflow.log_metrics(tracking.numeric_metrics(metrics))
+
+
+def _promote_model(settings, summary: dict, benchmark_file: Path, count: int, run_id: str) -> dict | None:
+    if not settings.promotion.enabled:
+        log.info("promotion skipped: evaluate.promotion.enabled is false")
+        return None
+    client = MlflowClient()
+    ref = resolve_model(client, Path(settings.pipeline_dir), settings.promotion.registered_model, run_id)
+    model_metrics = {k: v for k, v in summary[INSTRUCTMOVE].items() if k not in ("examples", "counts")}
+    return promote(client, ref, model_metrics, settings.promotion, _benchmark_digest(benchmark_file, count))
 
 
 def run(params) -> dict:
@@ -84,9 +102,9 @@ def run(params) -> dict:
     masks = [load_mask_view(example.mask, settings.crop) if example.mask else None for example in examples]
     instructions = [example.instruction for example in examples]
     scorer, clip = _clip_status(settings.clip_model)
-
     out_dir = layout.EVALUATION_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
+
     with tracking.stage_run("evaluate", params) as active:
         edits = _edit_all(build_editors(settings, params.model.resolution), sources, instructions, masks)
         size = edits[INSTRUCTMOVE][0].size
@@ -103,22 +121,13 @@ def run(params) -> dict:
         (out_dir / "per_example.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
         grids = _write_grids(out_dir, edits, compared_sources, compared_targets, instructions, settings.grid_cell)
 
-        decision = None
-        if settings.promotion.enabled:
-            client = MlflowClient()
-            ref = resolve_model(client, Path(settings.pipeline_dir), settings.promotion.registered_model, active.info.run_id)
-            model_metrics = {k: v for k, v in summary[INSTRUCTMOVE].items() if k not in ("examples", "counts")}
-            decision = promote(client, ref, model_metrics, settings.promotion, _benchmark_digest(benchmark_file, len(examples)))
+        decision = _promote_model(settings, summary, benchmark_file, len(examples), active.info.run_id)
         (out_dir / "promotion.json").write_text(json.dumps(decision, indent=2) + "\n")
         _log_to_mlflow(rows, summary, grids, decision)
 
-    metrics = {
-        "examples": len(examples),
-        "resolution": list(size),
-        "clip": clip,
-        "methods": summary,
-        "promotion": decision,
-    }
+        metrics = {"examples": len(examples), "resolution": list(size), "clip": clip, "methods": summary, "promotion": decision}
+        _log_standalone_metrics(metrics)
+
     path = layout.metrics_file("evaluate")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(metrics, indent=2) + "\n")
