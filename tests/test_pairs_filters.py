@@ -176,10 +176,26 @@ def test_sampling_is_seeded():
 
 def test_missing_timestamps_are_interpolated():
     sentinel = -3.6893488e17
-    starts = np.array([sentinel, sentinel, 0.08, 0.12, 0.16])
+    starts = np.arange(20) * 0.05 + 1.0
+    starts[[0, 7]] = sentinel
+    times = repair_timestamps(starts, fps=30.0)
+
+    assert times == pytest.approx(np.arange(20) * 0.05, abs=1e-6)
+
+
+def test_broken_timestamps_fall_back_to_rate():
+    # Like an AVI seen through decord: most frames lack a time, the rest disagree with the rate.
+    starts = np.full(40, -3.6893488e17)
+    starts[30:] = np.arange(10) * 0.12
     times = repair_timestamps(starts, fps=25.0)
 
-    assert times == pytest.approx([0.0, 0.04, 0.08, 0.12, 0.16], abs=1e-6)
+    assert times == pytest.approx(np.arange(40) * 0.04, abs=1e-6)
+
+
+def test_variable_frame_times_are_kept():
+    starts = np.concatenate([np.arange(30) / 30, 1.0 + np.arange(10) / 5])
+
+    assert repair_timestamps(starts, fps=12.0) == pytest.approx(starts, abs=1e-9)
 
 
 def test_nearest_frames_by_time():

@@ -8,6 +8,7 @@ explain is the residual subject motion, and pixels whose residual exceeds
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -42,6 +43,19 @@ def create_flow(preset: str) -> cv2.DISOpticalFlow:
     return cv2.DISOpticalFlow_create(PRESETS[preset])
 
 
+@lru_cache(maxsize=8)
+def _pixel_grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return read-only x and y coordinate arrays (float32) for an image size."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    xs.flags.writeable = False
+    ys.flags.writeable = False
+    return xs, ys
+
+
+def _magnitude(vectors: np.ndarray) -> np.ndarray:
+    return np.sqrt(vectors[..., 0] ** 2 + vectors[..., 1] ** 2)
+
+
 def _fit_camera(flow: np.ndarray, threshold: float) -> np.ndarray:
     """Fit a similarity transform (2x3) mapping source pixels to target pixels; identity on failure."""
     height, width = flow.shape[:2]
@@ -57,7 +71,7 @@ def _fit_camera(flow: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def _camera_flow(matrix: np.ndarray, width: int, height: int) -> np.ndarray:
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    xs, ys = _pixel_grid(width, height)
     moved_x = matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2]
     moved_y = matrix[1, 0] * xs + matrix[1, 1] * ys + matrix[1, 2]
     return np.stack([moved_x - xs, moved_y - ys], axis=2)
@@ -66,7 +80,7 @@ def _camera_flow(matrix: np.ndarray, width: int, height: int) -> np.ndarray:
 def _background_error(source: np.ndarray, target: np.ndarray, flow: np.ndarray, moving: np.ndarray) -> float:
     """Warp the target back onto the source with the flow; return the mean error (0..1) outside `moving`."""
     height, width = flow.shape[:2]
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    xs, ys = _pixel_grid(width, height)
     map_x = xs + flow[..., 0]
     map_y = ys + flow[..., 1]
     warped = cv2.remap(target, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -80,14 +94,20 @@ def _background_error(source: np.ndarray, target: np.ndarray, flow: np.ndarray, 
     return float(error[region].mean())
 
 
+def mean_magnitude(flow: np.ndarray) -> float:
+    """Return the mean flow magnitude in pixels, the quantity the motion window bounds."""
+    return float(_magnitude(flow).mean())
+
+
 def flow_statistics(source: np.ndarray, target: np.ndarray, flow: np.ndarray, moving_threshold: float) -> FlowStats:
     """Summarise the flow from gray `source` to gray `target` (pixels at flow size)."""
     height, width = flow.shape[:2]
-    magnitude = np.linalg.norm(flow, axis=2)
+    magnitude = _magnitude(flow)
+    median, p95 = np.percentile(magnitude, [50, 95])
 
     matrix = _fit_camera(flow, moving_threshold)
     residual = flow - _camera_flow(matrix, width, height)
-    moving = np.linalg.norm(residual, axis=2) > moving_threshold
+    moving = _magnitude(residual) > moving_threshold
     moving = cv2.morphologyEx(moving.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
 
     centre = np.array([width / 2.0, height / 2.0, 1.0])
@@ -104,8 +124,8 @@ def flow_statistics(source: np.ndarray, target: np.ndarray, flow: np.ndarray, mo
 
     return FlowStats(
         flow_mean=float(magnitude.mean()),
-        flow_median=float(np.median(magnitude)),
-        flow_p95=float(np.percentile(magnitude, 95)),
+        flow_median=float(median),
+        flow_p95=float(p95),
         moving_fraction=float(moving.mean()),
         camera_tx=float(pan_x),
         camera_ty=float(pan_y),

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from instructmove.pairs.candidates import Candidate, sample_candidates
-from instructmove.pairs.flow import create_flow, flow_statistics
+from instructmove.pairs.flow import create_flow, flow_statistics, mean_magnitude
 from instructmove.pairs.quality import FrameFacts, frame_facts, histogram_distance
 from instructmove.pairs.select import NEAR_DUPLICATE, OVER_LIMIT, Scored, select_pairs
 from instructmove.pairs.settings import PairsSettings
@@ -121,14 +121,16 @@ class _Miner:
         (source_rgb, source), (target_rgb, target) = self.frames[candidate.source_index], self.frames[candidate.target_index]
         with self.timer("flow"):
             flow = self.dis.calc(source.gray, target.gray, None)
-            stats = flow_statistics(source.gray, target.gray, flow, self.settings.moving_threshold_px)
-
-        if stats.flow_mean < self.settings.min_flow:
+            flow_mean = mean_magnitude(flow)
+        if flow_mean < self.settings.min_flow:
             self.funnel["too little motion"] += 1
             return
-        if stats.flow_mean > self.settings.max_flow:
+        if flow_mean > self.settings.max_flow:
             self.funnel["too much motion"] += 1
             return
+
+        with self.timer("flow"):
+            stats = flow_statistics(source.gray, target.gray, flow, self.settings.moving_threshold_px)
         if stats.background_error > self.settings.max_background_error:
             self.funnel["background change"] += 1
             return

@@ -10,34 +10,39 @@ import numpy as np
 _MAX_PLAUSIBLE_S = 1e6
 
 
+# Below this share of usable timestamps the container's timing is not trusted at all.
+_MIN_VALID_SHARE = 0.9
+
+
+def _uniform(count: int, fps: float) -> np.ndarray:
+    step = 1.0 / fps if fps > 0 else 1.0 / 25.0
+    return np.arange(count, dtype=np.float64) * step
+
+
 def repair_timestamps(starts: np.ndarray, fps: float) -> np.ndarray:
     """Return monotonic frame start times in seconds, counted from the first frame.
 
-    Missing or implausible entries are interpolated from their valid neighbours; when fewer
-    than two entries are valid, the times fall back to index / fps.
+    A few missing or implausible entries are interpolated from their neighbours (and extended at
+    the typical frame step at the ends). When most entries are missing or the valid ones run
+    backwards, as in some AVI files, the times fall back to index / fps.
     """
     starts = np.asarray(starts, dtype=np.float64)
     count = len(starts)
     valid = np.isfinite(starts) & (starts > -_MAX_PLAUSIBLE_S) & (starts < _MAX_PLAUSIBLE_S)
-
-    if valid.sum() < 2:
-        step = 1.0 / fps if fps > 0 else 1.0 / 25.0
-        return np.arange(count, dtype=np.float64) * step
+    if valid.sum() < max(2, _MIN_VALID_SHARE * count) or np.any(np.diff(starts[valid]) < 0):
+        return _uniform(count, fps)
 
     indices = np.arange(count)
     known = indices[valid]
     times = np.interp(indices, known, starts[valid])
 
     # np.interp holds the end values flat; extend the ends at the typical frame step instead.
-    steps = np.diff(starts[valid]) / np.diff(known)
-    step = float(np.median(steps)) if len(steps) else 0.0
+    step = float(np.median(np.diff(starts[valid]) / np.diff(known)))
     if step <= 0:
         step = 1.0 / fps if fps > 0 else 1.0 / 25.0
     before, after = indices < known[0], indices > known[-1]
     times[before] = starts[known[0]] - (known[0] - indices[before]) * step
     times[after] = starts[known[-1]] + (indices[after] - known[-1]) * step
-
-    times = np.maximum.accumulate(times)
     return times - times[0]
 
 
