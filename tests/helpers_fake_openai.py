@@ -48,6 +48,8 @@ def fingerprint(source_url: str, target_url: str) -> str:
 
 def request_fingerprint(body: dict) -> str:
     content = body["messages"][0]["content"]
+    if isinstance(content, str):
+        return "no-images"
     urls = [part["image_url"]["url"] for part in content if part.get("type") == "image_url"]
     return fingerprint(*urls[:2]) if len(urls) >= 2 else "no-images"
 

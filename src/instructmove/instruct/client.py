@@ -45,6 +45,7 @@ def classify(error: Exception) -> tuple[str, bool, bool]:
         status = error.status_code
         category = f"{type(error).__name__} (HTTP {status})"
         return category, status in RETRYABLE_STATUSES or status >= 500, status in FATAL_STATUSES
+    # openai 3.60 raises JSONDecodeError for a 200 response whose body is not JSON.
     if isinstance(error, openai.APIResponseValidationError | json.JSONDecodeError):
         return "InvalidResponseBody", True, False
     return type(error).__name__, False, False
@@ -76,7 +77,7 @@ class PairClient:
                     model=settings.model, messages=messages, temperature=settings.temperature,
                     max_tokens=settings.max_tokens, seed=settings.seed, **extra,
                 )
-            except Exception as error:  # noqa: BLE001 - classify() sorts out what to retry
+            except (openai.APIError, json.JSONDecodeError) as error:
                 category, retryable, fatal = classify(error)
                 detail = redact(str(error), self.secret)
                 if not retryable or attempt + 1 == settings.max_attempts:
