@@ -46,7 +46,7 @@ def write_frames(folder: Path, count: int, width: int, height: int) -> list[dict
 
 
 def serve(latency_s: float, connection) -> None:
-    """Run the fake server until the parent asks for its counters."""
+    """Run the fake server until the parent requests its counters."""
     with FakeOpenAIServer(latency_s=latency_s) as server:
         connection.send(server.base_url)
         connection.recv()

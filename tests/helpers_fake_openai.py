@@ -1,6 +1,6 @@
 """A local OpenAI-compatible chat completions server for tests and benchmarks, on 127.0.0.1 only.
 
-It answers POST /v1/chat/completions with a valid instruction JSON, after `latency_s`. A test can
+It responds to POST /v1/chat/completions with a valid instruction JSON, after `latency_s`. A test can
 queue faults for the next requests (`fail_next`) or for the requests of one pair (`fail_pair`,
 keyed by the fingerprint of the pair's two image URLs), and reads back what the server saw:
 every request, its pair fingerprint, the Authorization header, and the peak concurrency.

@@ -1,7 +1,7 @@
-"""Response cache on disk: one SQLite row per answered pair, committed as each answer arrives.
+"""Response cache on disk: one SQLite row per pair, committed as each response arrives.
 
-Each insert is its own transaction in WAL mode, so a process killed with SIGKILL keeps every answer
-it had received; only a crash of the operating system may lose the last few. The cache lives
+Each insert is its own transaction in WAL mode, so a process killed with SIGKILL keeps every
+response it had received. Only a crash of the operating system may lose the last few. The cache lives
 outside the DVC outputs so `dvc repro -f` and `dvc gc` leave it alone.
 """
 
@@ -35,7 +35,7 @@ def cache_key(source_digest: str, target_digest: str, settings: InstructSettings
 
 
 class ResponseCache:
-    """Answers keyed by cache_key; the connection belongs to the thread that opened it."""
+    """Parsed responses keyed by cache_key. The connection belongs to the thread that opened it."""
 
     def __init__(self, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
@@ -49,7 +49,7 @@ class ResponseCache:
         )
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
-        """Return the cached answers among `keys`."""
+        """Return the cached responses among `keys`."""
         found: dict[str, dict] = {}
         for start in range(0, len(keys), LOOKUP_CHUNK):
             chunk = keys[start:start + LOOKUP_CHUNK]
@@ -59,7 +59,7 @@ class ResponseCache:
         return found
 
     def put(self, key: str, pair_id: str, answer: dict) -> None:
-        """Store one answer and commit it at once."""
+        """Store one response and commit it at once."""
         self._db.execute(
             "INSERT OR REPLACE INTO answers (key, pair_id, answer, created_at) VALUES (?, ?, ?, ?)",
             (key, pair_id, json.dumps(answer), time.time()),

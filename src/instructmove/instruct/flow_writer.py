@@ -57,7 +57,7 @@ def phrasing_hash() -> str:
 
 
 def region_name(cx: float, cy: float) -> str:
-    """Name the ninth of the frame that holds a point given in 0..1 coordinates."""
+    """Name the ninth of the frame that contains a point given in 0..1 coordinates."""
     row = ROWS[min(2, max(0, int(cy * 3)))]
     column = COLUMNS[min(2, max(0, int(cx * 3)))]
     if row == "middle" and column == "centre":

@@ -9,8 +9,8 @@ import time
 class RequestPacer:
     """Space request starts at least 60 / requests_per_minute seconds apart, and hold them during a pause.
 
-    A pause starts when the server answers 429 with Retry-After, so every worker waits, not only the
-    one that received it.
+    A pause starts when the server responds with 429 and Retry-After, so every worker waits, not
+    only the one that received it.
     """
 
     def __init__(self, requests_per_minute: float):

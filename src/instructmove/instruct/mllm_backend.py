@@ -1,4 +1,4 @@
-"""The `openai` backend: answer each pair from the cache, or ask the model with bounded concurrency."""
+"""The `openai` backend: read each pair's response from the cache, or request it with bounded concurrency."""
 
 import asyncio
 import logging
@@ -66,7 +66,7 @@ def _instruct_with_cache(pairs, settings, prompt, secret, cache) -> tuple[dict[s
 
 
 async def _request_all(pending, keys, settings, prompt, secret, cache) -> tuple[dict[str, dict], Counter]:
-    """Run max_in_flight workers over the pending pairs; store each cacheable answer as it arrives."""
+    """Run max_in_flight workers over the pending pairs, and cache each ok or declined row as it arrives."""
     client = openai.AsyncOpenAI(base_url=settings.base_url, api_key=secret, timeout=settings.timeout_s, max_retries=0)
     pair_client = PairClient(client, settings, prompt, RequestPacer(settings.requests_per_minute), secret)
     results: dict[str, dict] = {}

@@ -16,7 +16,7 @@ class ReplyError(ValueError):
 
 
 class Reply(BaseModel):
-    """The fields the prompt asks for."""
+    """The fields the prompt requests."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 

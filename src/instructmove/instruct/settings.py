@@ -15,8 +15,8 @@ class Price(Section):
     completion: float = Field(ge=0)
 
 
-# OpenAI's list prices for gpt-4o and gpt-4o-mini (USD per 1M tokens, published August 2024).
-# Estimates only: check the provider's current price list.
+# Example prices in USD per million tokens, for the cost estimate only. Check the provider's
+# current price list before relying on them.
 DEFAULT_PRICES = {
     "gpt-4o": Price(prompt=2.5, completion=10.0),
     "gpt-4o-mini": Price(prompt=0.15, completion=0.6),
@@ -24,7 +24,7 @@ DEFAULT_PRICES = {
 
 
 class FlowWriterSettings(Section):
-    """Thresholds of the offline writer; pan, tilt and subject motion are in pixels at pairs.flow_side."""
+    """Thresholds of the offline writer. Pan, tilt and subject motion are in pixels at pairs.flow_side."""
 
     min_pan_px: float = Field(2.0, gt=0)
     min_zoom: float = Field(0.03, gt=0)
