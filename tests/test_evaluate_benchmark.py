@@ -1,12 +1,14 @@
-"""The benchmark loader: good rows load with absolute paths; a malformed row fails with its line number."""
+"""The benchmark loader (a malformed row fails with its line number) and the held-out video check."""
 
 import json
 
+import pandas as pd
 import pytest
 from helpers_evaluate import write_benchmark
 
 from instructmove.errors import StageError
 from instructmove.evaluate.benchmark import find_benchmark_file, load_benchmark
+from instructmove.evaluate.holdout import check_held_out
 
 
 def test_loader_reads_rows(tmp_path):
@@ -76,3 +78,36 @@ def test_find_benchmark_ambiguous_folder(tmp_path):
     (tmp_path / "b.jsonl").write_text("")
     with pytest.raises(StageError, match="exactly one .jsonl"):
         find_benchmark_file(tmp_path)
+
+
+def _with_video_ids(folder, video_ids):
+    path = write_benchmark(folder, count=len(video_ids))
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for row, video_id in zip(rows, video_ids):
+        row["video_id"] = video_id
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return load_benchmark(path)
+
+
+def test_held_out_videos_pass(tmp_path):
+    examples = _with_video_ids(tmp_path, ["v1", "v2"])
+    pd.DataFrame({"video_id": ["v3", "v4"]}).to_parquet(tmp_path / "train.parquet")
+    assert check_held_out(examples, tmp_path / "train.parquet") is True
+
+
+def test_shared_video_is_rejected(tmp_path):
+    examples = _with_video_ids(tmp_path, ["v1", "v2"])
+    pd.DataFrame({"video_id": ["v2", "v4"]}).to_parquet(tmp_path / "train.parquet")
+    with pytest.raises(StageError, match="also appear in"):
+        check_held_out(examples, tmp_path / "train.parquet")
+
+
+def test_held_out_unknown_without_video_ids(tmp_path):
+    write_benchmark(tmp_path, count=1)
+    pd.DataFrame({"video_id": ["v1"]}).to_parquet(tmp_path / "train.parquet")
+    assert check_held_out(load_benchmark(tmp_path), tmp_path / "train.parquet") is None
+
+
+def test_held_out_unknown_without_train_table(tmp_path):
+    examples = _with_video_ids(tmp_path, ["v1"])
+    assert check_held_out(examples, tmp_path / "absent.parquet") is None

@@ -55,6 +55,7 @@ def test_stage_without_clip_writes_outputs(in_project):
     written = json.loads((in_project / "metrics" / "evaluate.json").read_text())
     assert written == json.loads(json.dumps(metrics))
     assert written["examples"] == 3
+    assert written["held_out_by_video"] is None
     assert written["resolution"] == [16, 16]
     assert set(written["methods"]) == {"instructmove", "identity"}
     assert written["clip"]["computed"] is False

@@ -1,7 +1,7 @@
 """Load an editing benchmark: a folder with one JSONL file, one example per line.
 
 Each line is a JSON object with `source` and `instruction`, and optionally `target`, `mask`,
-`caption_before`, `caption_after` and `pair_id`. Image paths are relative to the JSONL file.
+`caption_before`, `caption_after`, `pair_id` and `video_id`. Image paths are relative to the JSONL file.
 Held-out video pairs are exported in this format by the validate stage; users can point
 `evaluate.benchmark` at their own folder.
 """
@@ -29,6 +29,7 @@ class BenchmarkRow(BaseModel):
     caption_before: str | None = None
     caption_after: str | None = None
     pair_id: str | None = None
+    video_id: str | None = None
 
     @field_validator("source", "instruction")
     @classmethod
@@ -50,6 +51,7 @@ class BenchmarkExample:
     mask: Path | None
     caption_before: str | None
     caption_after: str | None
+    video_id: str | None = None
 
 
 def find_benchmark_file(path: Path | str) -> Path:
@@ -106,6 +108,7 @@ def _to_example(path: Path, number: int, row: BenchmarkRow) -> BenchmarkExample:
         mask=_resolve_image(path, number, "mask", row.mask),
         caption_before=row.caption_before,
         caption_after=row.caption_after,
+        video_id=row.video_id,
     )
 
 

@@ -20,6 +20,7 @@ from mlflow.tracking import MlflowClient
 from instructmove import layout, tracking
 from instructmove.evaluate.benchmark import find_benchmark_file, load_benchmark
 from instructmove.evaluate.clip_scorer import ClipUnavailable, load_clip
+from instructmove.evaluate.holdout import check_held_out
 from instructmove.evaluate.methods import INSTRUCTMOVE, build_editors
 from instructmove.evaluate.prepare import load_mask_view, load_view, resize_to
 from instructmove.evaluate.promotion import promote, resolve_model
@@ -97,6 +98,7 @@ def run(params) -> dict:
     benchmark_file = find_benchmark_file(settings.benchmark)
     examples = load_benchmark(benchmark_file)[: settings.max_examples]
     log.info("evaluating %d examples from %s", len(examples), benchmark_file)
+    held_out = check_held_out(examples, layout.TRAIN_TABLE)
 
     sources = [load_view(example.source, settings.crop) for example in examples]
     masks = [load_mask_view(example.mask, settings.crop) if example.mask else None for example in examples]
@@ -125,7 +127,10 @@ def run(params) -> dict:
         (out_dir / "promotion.json").write_text(json.dumps(decision, indent=2) + "\n")
         _log_to_mlflow(rows, summary, grids, decision)
 
-        metrics = {"examples": len(examples), "resolution": list(size), "clip": clip, "methods": summary, "promotion": decision}
+        metrics = {
+            "examples": len(examples), "held_out_by_video": held_out, "resolution": list(size),
+            "clip": clip, "methods": summary, "promotion": decision,
+        }
         _log_standalone_metrics(metrics)
 
     path = layout.metrics_file("evaluate")
