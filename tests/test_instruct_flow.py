@@ -72,6 +72,14 @@ def test_subject_beats_small_camera_motion():
     assert result["edit_type"] == "object motion"
 
 
+def test_tracking_shot_is_camera_motion():
+    row = pair_row(0, camera_tx=-22.0, camera_ty=-10.0, subject_dx=25.0, subject_dy=-2.0)
+    result = flow_writer.write_instruction(row, SETTINGS, seed=0)
+
+    assert result["instruction"] in flow_writer.CAMERA_PHRASES["pan_right"]
+    assert result["edit_type"] == "camera"
+
+
 def test_missing_subject_stats_fall_back_to_camera():
     row = pair_row(0, camera_tx=-5.0, subject_dx=float("nan"), subject_dy=None, subject_cx=None, subject_cy=None)
     result = flow_writer.write_instruction(row, SETTINGS, seed=0)

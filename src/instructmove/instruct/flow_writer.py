@@ -97,7 +97,11 @@ def write_instruction(pair: dict, settings: FlowWriterSettings, seed: int) -> di
     rng = random.Random(f"{seed}:{pair['pair_id']}")
     motion, camera_strength = camera_motion(pair, settings)
     dx, dy = number(pair["subject_dx"]), number(pair["subject_dy"])
-    subject_strength = math.hypot(dx, dy) / settings.min_subject_px
+    # When the camera follows a subject, the subject barely moves in the frame while its motion
+    # relative to the background is about minus the pan; the smaller of the two keeps such a
+    # tracking shot described as camera motion.
+    in_frame = math.hypot(dx + number(pair["camera_tx"]), dy + number(pair["camera_ty"]))
+    subject_strength = min(math.hypot(dx, dy), in_frame) / settings.min_subject_px
 
     if camera_strength >= subject_strength:
         instruction = rng.choice(CAMERA_PHRASES[motion])

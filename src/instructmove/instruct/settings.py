@@ -29,7 +29,7 @@ class FlowWriterSettings(Section):
     min_pan_px: float = Field(2.0, gt=0)
     min_zoom: float = Field(0.03, gt=0)
     min_rotation_deg: float = Field(2.0, gt=0)
-    min_subject_px: float = Field(1.0, gt=0)
+    min_subject_px: float = Field(2.0, gt=0)
 
 
 class InstructSettings(Section):
