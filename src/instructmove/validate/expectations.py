@@ -7,10 +7,9 @@ Each expectation carries `meta.check` (one of `CHECK_NAMES`) and `meta.rule`, th
 quarantine reason ends with.
 """
 
-import great_expectations.expectations as gxe
-
 from instructmove.pairs.settings import PairsSettings
 from instructmove.validate.frames import FRAME_OK
+from instructmove.validate.gx_import import gxe
 from instructmove.validate.settings import ValidateSettings
 
 TRIPLETS_SUITE = "instructmove_triplets"
@@ -34,8 +33,12 @@ SCHEMA = {
 }
 
 
-def _meta(check: str, rule: str) -> dict:
-    return {"check": check, "rule": rule}
+def _meta(check: str, rule: str, context: str | None = None) -> dict:
+    """Tag an expectation; `context` names a column that quarantine reasons quote as well."""
+    meta = {"check": check, "rule": rule}
+    if context:
+        meta["context"] = context
+    return meta
 
 
 def schema_expectations() -> list:
@@ -62,7 +65,8 @@ def row_expectations(settings: ValidateSettings, pairs: PairsSettings) -> list:
         gxe.ExpectColumnValuesToBeUnique(column="pair_id", meta=_meta("unique_pair_id", "appears more than once")),
         gxe.ExpectColumnValuesToBeBetween(
             column="instruction_words", min_value=settings.min_words, max_value=settings.max_words,
-            meta=_meta("instruction_words", f"must be {settings.min_words} to {settings.max_words} words"),
+            meta=_meta("instruction_words", f"must be {settings.min_words} to {settings.max_words} words",
+                       context="instruction"),
         ),
         gxe.ExpectColumnValueLengthsToBeBetween(
             column="instruction", min_value=settings.min_chars, max_value=settings.max_chars,
@@ -70,7 +74,7 @@ def row_expectations(settings: ValidateSettings, pairs: PairsSettings) -> list:
         ),
         gxe.ExpectColumnValuesToBeInSet(
             column="instruction_verb", value_set=settings.verbs,
-            meta=_meta("instruction_verb", "is not in the verb list validate.verbs"),
+            meta=_meta("instruction_verb", "is not in the verb list validate.verbs", context="instruction"),
         ),
         gxe.ExpectColumnValuesToBeBetween(
             column="flow_mean", min_value=pairs.min_flow, max_value=pairs.max_flow,
@@ -105,15 +109,17 @@ def dataset_expectations(settings: ValidateSettings) -> list:
         gxe.ExpectColumnValuesToBeBetween(
             column="instruction_repeat_rank", max_value=settings.max_instruction_repeats,
             meta=_meta("instruction_repeats",
-                       f"repeats an instruction of its video more than {settings.max_instruction_repeats} times"),
+                       f"repeats an instruction of its video more than {settings.max_instruction_repeats} times",
+                       context="instruction"),
         ),
         gxe.ExpectColumnValuesToBeBetween(
             column="video_pair_rank", max_value=settings.max_pairs_per_video,
-            meta=_meta("pairs_per_video", f"is beyond the cap of {settings.max_pairs_per_video} pairs per video"),
+            meta=_meta("pairs_per_video", f"is beyond the cap of {settings.max_pairs_per_video} pairs per video",
+                       context="video_id"),
         ),
         gxe.ExpectColumnValuesToBeInSet(
             column="video_split_count", value_set=[1],
-            meta=_meta("disjoint_splits", "video appears in more than one split"),
+            meta=_meta("disjoint_splits", "video appears in more than one split", context="video_id"),
         ),
         gxe.ExpectTableRowCountToBeBetween(
             min_value=settings.min_accepted_pairs,

@@ -5,22 +5,15 @@ this run's validations only. The HTML site is `<root>/gx/uncommitted/data_docs/l
 """
 
 import logging
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-# Set before GX is imported: no usage statistics leave the machine.
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-
-import great_expectations as gx  # noqa: E402
-from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
+from instructmove.validate.gx_import import ProgressBarsConfig, gx
 
 log = logging.getLogger(__name__)
-# GX logs every store write at INFO; its warnings and errors still show.
-logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 DATA_SOURCE = "instructmove"
 DATA_DOCS_INDEX = Path("gx/uncommitted/data_docs/local_site/index.html")
@@ -34,6 +27,7 @@ class ExpectationOutcome:
     rule: str
     expectation: str
     column: str | None
+    context: str | None
     success: bool
     failed_rows: list[int] = field(default_factory=list)
     observed: object = None
@@ -103,6 +97,7 @@ def _outcome(item) -> ExpectationOutcome:
         rule=config.meta["rule"],
         expectation=config.type,
         column=config.kwargs.get("column"),
+        context=config.meta.get("context"),
         success=bool(item.success),
         failed_rows=[int(index) for index in item.result.get("unexpected_index_list") or []],
         observed=item.result.get("observed_value"),

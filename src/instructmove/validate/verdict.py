@@ -20,10 +20,13 @@ def _value_text(value: object, max_chars: int = MAX_VALUE_CHARS) -> str:
 
 
 def describe_row(outcome: ExpectationOutcome, table: pd.DataFrame, row: int) -> str:
-    """Return e.g. "instruction_verb: instruction_verb='sorry' is not in the verb list ..."."""
+    """Return e.g. "instruction_verb: instruction_verb='sorry' is not in ... (instruction='Sorry, ...')"."""
     column = outcome.column
     value = table[column].iloc[row] if column in table.columns else None
-    return f"{outcome.check}: {column}={_value_text(value)} {outcome.rule}"
+    reason = f"{outcome.check}: {column}={_value_text(value)} {outcome.rule}"
+    if outcome.context in table.columns:
+        reason += f" ({outcome.context}={_value_text(table[outcome.context].iloc[row])})"
+    return reason
 
 
 def blocking_failures(outcomes: list[ExpectationOutcome], critical: list[str]) -> list[ExpectationOutcome]:
