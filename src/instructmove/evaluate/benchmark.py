@@ -18,7 +18,7 @@ DEFAULT_NAME = "benchmark.jsonl"
 
 
 class BenchmarkRow(BaseModel):
-    """One JSONL line as written; unknown keys are kept for other tools and ignored here."""
+    """One JSONL line as written. Unknown keys, which other tools may add, are ignored."""
 
     model_config = ConfigDict(extra="ignore", strict=True)
 

@@ -76,7 +76,7 @@ def _log_to_mlflow(rows: list[dict], summary: dict, grids: list[Path], decision:
 
 
 def _log_standalone_metrics(metrics: dict) -> None:
-    # Under the flow, the runner logs metrics/evaluate.json to this run; a run started by
+    # Under the flow, the runner logs metrics/evaluate.json to this run. A run started by
     # `dvc repro` or `dvc exp run` has no runner, so the stage logs the numbers itself.
     if not os.environ.get(tracking.RUN_ID_ENV):
         mlflow.log_metrics(tracking.numeric_metrics(metrics))
