@@ -47,6 +47,8 @@ def reproduce(root: Path, stage: str) -> bool:
     """Run `dvc repro --single-item STAGE`; return True when DVC executed the stage."""
     from dvc.repo import Repo
 
+    # DVC prints through its own handler; propagating as well would print every line twice.
+    logging.getLogger("dvc").propagate = False
     # DVC 3.67 resolves stage names and paths against the working directory, not the repo's root.
     with contextlib.chdir(root), Repo(".") as repo:
         executed = repo.reproduce(stage, single_item=True)
