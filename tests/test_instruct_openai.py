@@ -5,6 +5,7 @@ import logging
 
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
 import helpers_instruct
 from helpers_fake_openai import COMPLETION_TOKENS, PROMPT_TOKENS, FakeOpenAIServer, Fault, answer_for
@@ -289,3 +290,18 @@ def test_missing_frame_fails_pair_only(project, server):
     assert triplets["status"].tolist() == ["ok", "ok", "failed"]
     assert triplets["error"].iloc[2].startswith("FrameError")
     assert len(server.requests) == 2
+
+
+def test_tokens_and_cost_reach_mlflow(project, server):
+    _, _, metrics, params = run_stage(project, server, count=2)
+
+    client = MlflowClient(params.tracking.uri)
+    experiment = client.get_experiment_by_name(params.tracking.experiment)
+    latest = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)[0]
+    logged = latest.data.metrics
+    assert logged["tokens.prompt"] == 2 * PROMPT_TOKENS
+    assert logged["tokens.completion"] == 2 * COMPLETION_TOKENS
+    assert logged["estimated_cost_usd"] == pytest.approx(metrics["estimated_cost_usd"])
+    assert logged["requests.sent"] == 2
+    assert latest.data.tags["instruct.backend"] == "openai"
+    assert latest.data.tags["instruct.model"] == "gpt-4o"
