@@ -167,6 +167,11 @@ def test_data_docs_name_the_suites(gated):
     assert expectations.TRIPLETS_SUITE in (site / "index.html").read_text()
     assert expectations.DATASET_SUITE in pages
     assert "values must be unique" in pages
+    summary = json.loads((root / layout.VALIDATION_DIR / "summary.json").read_text())
+    assert len(summary["data_docs_pages"]) == 2
+    for suite, page in zip((expectations.DATASET_SUITE, expectations.TRIPLETS_SUITE), summary["data_docs_pages"]):
+        assert (root / page).is_file()
+        assert suite in page
     assert "pair_id" in pages
 
 

@@ -17,6 +17,7 @@ class ValidationReport:
     suites: list[str]
     data_docs: str
     status_counts: dict[str, int]
+    data_docs_pages: list[str] = field(default_factory=list)
     candidates: int = 0
     expectations: list[dict] = field(default_factory=list)
     quarantine_reasons: Counter = field(default_factory=Counter)
@@ -37,6 +38,7 @@ class ValidationReport:
             "failure": self.failure,
             "suites": self.suites,
             "data_docs": self.data_docs,
+            "data_docs_pages": self.data_docs_pages,
             "counts": {
                 "rows": sum(self.status_counts.values()),
                 "status": self.status_counts,
@@ -70,7 +72,10 @@ class ValidationReport:
         }
 
     def write(self, folder: Path) -> Path:
+        """Write summary.json into `folder`, listing the Data Docs validation pages found there."""
         folder.mkdir(parents=True, exist_ok=True)
+        site = Path(self.data_docs).parent
+        self.data_docs_pages = sorted(str(page) for page in (site / "validations").rglob("*.html"))
         path = folder / "summary.json"
         path.write_text(json.dumps(self.as_dict(), indent=2, default=str) + "\n")
         return path
