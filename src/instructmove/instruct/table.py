@@ -66,7 +66,7 @@ def build_triplets(pairs: pd.DataFrame, results: dict[str, dict]) -> pd.DataFram
     added["completion_tokens"] = added["completion_tokens"].fillna(0).astype("int64")
     for column in RESULT_COLUMNS:
         if column not in ("prompt_tokens", "completion_tokens"):
-            added[column] = added[column].astype("string")
+            added[column] = added[column].astype("str")
 
     carried = pairs.drop(columns=[column for column in RESULT_COLUMNS if column in pairs.columns])
     return pd.concat([carried, added], axis=1)
