@@ -1,5 +1,6 @@
 """The openai backend against a local OpenAI-compatible server, with the real openai client."""
 
+import asyncio
 import json
 import logging
 
@@ -305,3 +306,15 @@ def test_tokens_and_cost_reach_mlflow(project, server):
     assert logged["requests.sent"] == 2
     assert latest.data.tags["instruct.backend"] == "openai"
     assert latest.data.tags["instruct.model"] == "gpt-4o"
+
+
+def test_stage_inside_running_event_loop(project, server):
+    make_pairs(project, 2)
+    params = openai_params(project, server.base_url, api_key_env=KEY_ENV)
+
+    async def run_from_notebook_cell():
+        return run(params)
+
+    metrics = asyncio.run(run_from_notebook_cell())
+
+    assert metrics["status"]["ok"] == 2

@@ -35,12 +35,12 @@ def cache_key(source_digest: str, target_digest: str, settings: InstructSettings
 
 
 class ResponseCache:
-    """Parsed responses keyed by cache_key. The connection belongs to the thread that opened it."""
+    """Parsed responses keyed by cache_key. One thread at a time may use an instance."""
 
     def __init__(self, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / FILE_NAME
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(

@@ -3,6 +3,7 @@
 import asyncio
 import logging
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import openai
@@ -59,7 +60,7 @@ def _instruct_with_cache(pairs, settings, prompt, secret, cache) -> tuple[dict[s
 
     stats: Counter = Counter(cache_hits=hits)
     if pending:
-        answered, request_stats = asyncio.run(_request_all(pending, keys, settings, prompt, secret, cache))
+        answered, request_stats = _run_coroutine(_request_all(pending, keys, settings, prompt, secret, cache))
         results.update(answered)
         stats.update(request_stats)
     return results, dict(stats)
@@ -105,6 +106,16 @@ async def _request_all(pending, keys, settings, prompt, secret, cache) -> tuple[
     if pair_client.retries_by_category:
         log.info("instruct: retries per error: %s", dict(pair_client.retries_by_category))
     return results, pair_client.stats
+
+
+def _run_coroutine(coroutine):
+    """Run a coroutine to completion, in a new thread when this one already runs an event loop (Jupyter)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def _row_from_cache(answer: dict, settings: InstructSettings, prompt: PromptTemplate) -> dict:
