@@ -180,8 +180,8 @@ def test_rotated_clip_comes_out_upright(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     folder = tmp_path / "videos"
     folder.mkdir()
-    # Upright portrait frames (96 x 160) with a white block in the top-left corner, stored
-    # turned 90 degrees counter-clockwise, with metadata that says to turn them back clockwise.
+    # Upright portrait frames (96 x 160) with a white block in the top-left corner are stored
+    # turned 90 degrees counter-clockwise, and the display matrix turns them back clockwise.
     upright = []
     for index in range(30):
         frame = moving_square_frame(96, 160, index / 10, seed=4, speed=10.0)

@@ -24,8 +24,8 @@ def run_one(function: Callable, job: Job) -> Outcome:
     """Run one job in an isolated child process of the current (Dask worker) process.
 
     Daemonic processes cannot start children, and Dask starts its workers as daemons unless
-    `distributed.worker.daemon` is false; there the job runs in the worker itself, without the
-    timeout, and a crash costs the Dask worker (Dask restarts it).
+    `distributed.worker.daemon` is false. On a daemonic worker the job runs in the worker itself,
+    without the timeout, so a crash kills the Dask worker (Dask restarts it).
     """
     if multiprocessing.current_process().daemon:
         log.warning("%s: Dask worker is daemonic; decoding without isolation. "
@@ -70,6 +70,8 @@ def run_jobs(function: Callable, jobs: list[Job], settings) -> Iterator[Outcome]
     """Yield one Outcome per job, in completion order, on the configured executor."""
     if not jobs:
         return
+    # Longest videos (largest time limit) first, so no worker is left with a long one at the end.
+    jobs = sorted(jobs, key=lambda job: -job.timeout_s)
     if settings.executor == "dask":
         yield from _run_dask(function, jobs, settings)
     else:

@@ -1,8 +1,8 @@
 """Dense optical flow between the two frames of a pair, and the statistics later stages read.
 
 Flow is OpenCV's DIS at `pairs.flow_side` (no weights to download). A similarity transform fitted
-to the flow with RANSAC models the camera (pan, tilt, zoom, rotation); what the camera does not
-explain is the residual subject motion, and pixels whose residual exceeds
+to the flow with RANSAC models the camera: pan, tilt, zoom and rotation. The flow the camera does
+not explain is the residual subject motion. Pixels whose residual exceeds
 `pairs.moving_threshold_px` form the moving region.
 """
 

@@ -2,13 +2,14 @@
 
 decord has upstream reports of segfaults, hangs and memory leaks on some files. Each job runs in
 a fresh process forked from a forkserver that has already imported the decoding modules, so a
-start costs milliseconds, and a dead or stuck child is reported instead of breaking the pool
-(concurrent.futures marks the whole pool broken when one worker dies).
+start costs milliseconds. A dead or stuck child is reported as that job's outcome. This is why
+concurrent.futures is not used: its pool is marked broken as soon as one worker dies.
 """
 
 import logging
 import multiprocessing
 import signal
+import sys
 import time
 import traceback
 from collections import deque
@@ -23,7 +24,14 @@ from instructmove.video.reader import VideoDecodeError
 
 log = logging.getLogger(__name__)
 
+# Imported once by the forkserver, so each child starts with them loaded.
 PRELOAD = ["numpy", "cv2", "decord", "instructmove.video.probe", "instructmove.pairs.mine"]
+
+# Under spawn and forkserver, every child re-runs the parent's main script, and Python 3.11
+# ignores "__main__" in the forkserver preload list. When the parent has these heavy packages
+# loaded, the server imports them too, so the re-run finds them cached instead of costing
+# seconds per video.
+HEAVY_IF_LOADED = ["pandas", "pyarrow", "pydantic", "yaml", "tqdm", "mlflow", "dask", "distributed", "prefect"]
 
 TIMEOUT = "decode timeout"
 CRASH = "decoder crash"
@@ -57,7 +65,7 @@ def _context():
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if context.get_start_method() == "forkserver":
-        context.set_forkserver_preload(PRELOAD)
+        context.set_forkserver_preload(PRELOAD + [name for name in HEAVY_IF_LOADED if name in sys.modules])
     return context
 
 

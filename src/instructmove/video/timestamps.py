@@ -36,7 +36,7 @@ def repair_timestamps(starts: np.ndarray, fps: float) -> np.ndarray:
     known = indices[valid]
     times = np.interp(indices, known, starts[valid])
 
-    # np.interp holds the end values flat; extend the ends at the typical frame step instead.
+    # np.interp repeats the end values, so the ends are extended at the typical frame step instead.
     step = float(np.median(np.diff(starts[valid]) / np.diff(known)))
     if step <= 0:
         step = 1.0 / fps if fps > 0 else 1.0 / 25.0
