@@ -38,7 +38,7 @@ def latent_channels(settings) -> int:
 
 
 def tiny_unet(settings, in_channels: int, out_channels: int) -> UNet2DConditionModel:
-    """Build a small UNet; every level but the first attends to the instruction."""
+    """Build a small UNet; every level but the first has self- and cross-attention."""
     channels = tuple(settings.tiny_channels)
     down = ("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (len(channels) - 1)
     up = ("CrossAttnUpBlock2D",) * (len(channels) - 1) + ("UpBlock2D",)
@@ -52,7 +52,9 @@ def tiny_unet(settings, in_channels: int, out_channels: int) -> UNet2DConditionM
         up_block_types=up,
         layers_per_block=1,
         cross_attention_dim=settings.tiny_text_dim,
-        attention_head_dim=8,
+        # diffusers reads this as the number of heads per block; heads of width 32 keep the
+        # quadratic attention share small, since spatial conditioning doubles the tokens.
+        attention_head_dim=tuple(max(1, width // 32) for width in channels),
         norm_num_groups=8,
     )
 
