@@ -4,8 +4,8 @@
 
 Both conditionings see the same source and target images (resolution x resolution each): spatial
 denoises one input twice as wide, channel one input with twice the channels. Each conditioning runs
-in its own process for the peak resident memory (ru_maxrss); the timed steps of both alternate
-in one process, so changing machine load affects both alike. A step is forward,
+in its own process to measure its peak resident memory (ru_maxrss). The timed steps of both
+alternate in one process, so changing machine load affects both alike. A step is forward,
 backward, AdamW and the EMA update, without Lightning. Target: spatial at most 2.5x channel.
 """
 

@@ -81,7 +81,7 @@ def test_mask_in_latent_space_within_tolerance():
     outside = (decoded - reconstruction)[..., torch.from_numpy(keep)].abs().mean()
     inside = (decoded - reconstruction)[..., ~torch.from_numpy(keep)].abs().mean()
     # The random tiny VAE normalises over the whole image (GroupNorm), so decoded pixels outside the
-    # mask move too; they must still move less than those inside it.
+    # mask move too. They must still move less than those inside it.
     assert outside < inside
 
 

@@ -94,3 +94,12 @@ def test_missing_train_table_names_path(tmp_path, monkeypatch):
 def test_fp16_on_cpu_rejected(workdir):
     with pytest.raises(StageError, match="fp16"):
         run(tiny_params(workdir, train={"precision": "fp16"}))
+
+
+@pytest.mark.slow
+def test_bf16_training_runs(workdir):
+    # bf16 convolutions are slow on CPUs without bf16 instructions, so this runs one small step.
+    metrics = run(tiny_params(workdir, train={"max_steps": 1, "batch_size": 1, "precision": "bf16",
+                                              "register_model": False, "num_sample_images": 1}))
+    assert metrics["steps"] == 1
+    assert 0 < metrics["final_loss"] < 10

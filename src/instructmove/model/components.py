@@ -52,8 +52,8 @@ def tiny_unet(settings, in_channels: int, out_channels: int) -> UNet2DConditionM
         up_block_types=up,
         layers_per_block=1,
         cross_attention_dim=settings.tiny_text_dim,
-        # diffusers reads this as the number of heads per block; heads of width 32 keep the
-        # quadratic attention share small, since spatial conditioning doubles the tokens.
+        # diffusers reads this as the number of heads per block. Heads of width 32 keep the
+        # quadratic attention share small, because spatial conditioning doubles the tokens.
         attention_head_dim=tuple(max(1, width // 32) for width in channels),
         norm_num_groups=8,
     )

@@ -1,6 +1,6 @@
 """Training triplets: image loading, paired augmentation, Canny conditions and a resumable sampler.
 
-Every random choice is derived from (seed, global sample index), so a resumed run sees the same
+Every random choice is derived from (seed, global sample index), so a resumed run draws the same
 samples, crops and flips as an uninterrupted one.
 """
 

@@ -34,7 +34,7 @@ from instructmove.model.warm_start import apply_init
 log = logging.getLogger(__name__)
 
 PRECISION = {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
-# Train settings that do not change what the optimiser sees; a checkpoint stays resumable across them.
+# Train settings that leave the optimisation unchanged, so a checkpoint stays resumable across them.
 NEUTRAL_KEYS = {
     "max_steps", "checkpoint_every_n_steps", "log_every_n_steps", "sample_every_n_steps", "num_sample_images",
     "sample_inference_steps", "resume", "register_model", "registered_model_name", "num_workers",
