@@ -4,6 +4,8 @@ DVC 3.67 passes the name to every stage command in DVC_EXP_NAME, and the parent 
 root in DVC_ROOT (also when the experiment runs in a temporary copy with --temp or --queue).
 """
 
+import csv
+import io
 import os
 import subprocess
 import sys
@@ -21,6 +23,7 @@ BIN = Path(sys.executable).parent
 
 LOG_RUN = textwrap.dedent("""
     import json
+    import os
 
     import mlflow
 
@@ -30,8 +33,9 @@ LOG_RUN = textwrap.dedent("""
     params = load_params("params.yaml")
     with tracking.stage_run("train", params):
         mlflow.log_metric("lr_seen", params.train.lr)
-    with open("metrics.json", "w") as handle:
-        json.dump({"lr": params.train.lr}, handle)
+    os.makedirs("metrics", exist_ok=True)
+    with open("metrics/train.json", "w") as handle:
+        json.dump({"lr_x1000": params.train.lr * 1000}, handle)
 """)
 
 
@@ -52,9 +56,10 @@ def _experiment_repo(root: Path) -> Path:
                                                    "experiment": "exp-test"}}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     stage = {"cmd": f"{sys.executable} log_run.py", "deps": ["log_run.py"], "params": ["train.lr"],
-             "metrics": [{"metrics.json": {"cache": False}}]}
+             "metrics": ["metrics/train.json"]}
     (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"train": stage}}))
-    (root / ".gitignore").write_text("mlflow.db\nmlruns/\n")
+    # As in the project: metrics/ is ignored by git, so DVC keeps the metrics in its cache.
+    (root / ".gitignore").write_text("mlflow.db\nmlruns/\nmetrics/\n")
 
     _run(root, "git", "init", "--quiet")
     _run(root, str(BIN / "dvc"), "init", "--quiet")
@@ -81,6 +86,13 @@ def test_common_tags_without_experiment(monkeypatch):
     assert "dvc.experiment" not in tracking.common_tags()
 
 
+def _exp_show(root: Path) -> dict[str, dict[str, str]]:
+    """Rows of `dvc exp show --csv` by experiment name."""
+    text = _run(root, str(BIN / "dvc"), "exp", "show", "--no-pager", "--csv")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    return {row["Experiment"]: row for row in rows if row["Experiment"]}
+
+
 @pytest.mark.slow
 def test_exp_run_names_reach_mlflow(tmp_path):
     root = _experiment_repo(tmp_path / "repo")
@@ -95,9 +107,9 @@ def test_exp_run_names_reach_mlflow(tmp_path):
     assert runs["lr-temp"].data.params["train.lr"] == "0.002"
     assert runs["lr-temp"].data.metrics["lr_seen"] == pytest.approx(0.002)
 
-    shown = _run(root, dvc, "exp", "show", "--no-pager", "--csv")
-    assert "lr-workspace" in shown
-    assert "lr-temp" in shown
+    shown = _exp_show(root)
+    assert shown["lr-workspace"]["lr_x1000"] == "1.0"
+    assert shown["lr-temp"]["lr_x1000"] == "2.0"
 
 
 @pytest.mark.slow
@@ -115,3 +127,4 @@ def test_exp_queue_names_reach_mlflow(tmp_path):
     runs = _runs_by_experiment(root)
     assert "lr-queued" in runs
     assert runs["lr-queued"].data.params["train.lr"] == "0.003"
+    assert _exp_show(root)["lr-queued"]["lr_x1000"] == "3.0"
