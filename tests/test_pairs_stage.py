@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
 from helpers_video import (  # noqa: F401
     ffmpeg, make_params, mine_or_exit, mlflow_store, motion_clip, moving_square_frame, static_clip, write_clip,
@@ -131,6 +132,14 @@ def test_stage_run_writes_metrics(project, mlflow_store):
 
     assert metrics["pairs"] == len(pairs)
     assert pd.read_parquet(layout.PAIRS_TABLE).equals(pairs)
+
+    client = MlflowClient(f"sqlite:///{mlflow_store / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(params.tracking.experiment)
+    runs = client.search_runs([experiment.experiment_id], "tags.`instructmove.stage` = 'pairs'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    logged = runs[0].data.metrics
+    assert logged["pairs"] == metrics["pairs"]
+    assert logged["rejects.too_little_motion"] == metrics["rejects"]["too little motion"]
 
 
 def test_missing_videos_table_is_reported(tmp_path, monkeypatch):

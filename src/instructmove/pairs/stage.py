@@ -10,6 +10,7 @@ videos.parquet leaves no pairs behind.
 
 import json
 import logging
+import os
 import shutil
 from collections import Counter
 
@@ -140,6 +141,9 @@ def run(params, mine=mine_video) -> pd.DataFrame:
         metrics_file.parent.mkdir(parents=True, exist_ok=True)
         metrics_file.write_text(json.dumps(metrics, indent=2) + "\n")
 
+        # Inside a flow run the flow logs the metrics file; a standalone run logs it here.
+        if not os.environ.get(tracking.RUN_ID_ENV):
+            mlflow.log_metrics(tracking.numeric_metrics(metrics))
         per_video = _per_video(videos, results, failures)
         mlflow.log_table(per_video, artifact_file="pairs/funnel_per_video.json")
         _log_timings(fresh)

@@ -10,6 +10,7 @@ and the run goes on. Probe results are cached by content hash under .cache/inges
 import hashlib
 import json
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -147,6 +148,9 @@ def run(params, probe: Callable = probe_video) -> pd.DataFrame:
         metrics_file.parent.mkdir(parents=True, exist_ok=True)
         metrics_file.write_text(json.dumps(metrics, indent=2) + "\n")
 
+        # Inside a flow run the flow logs the metrics file; a standalone run logs it here.
+        if not os.environ.get(tracking.RUN_ID_ENV):
+            mlflow.log_metrics(tracking.numeric_metrics(metrics))
         rejected = table[table["status"] == "rejected"][["path", "reject_reason", "reject_message"]]
         if len(rejected):
             mlflow.log_table(rejected.reset_index(drop=True), artifact_file="ingest/rejected.json")
