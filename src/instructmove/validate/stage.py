@@ -67,44 +67,49 @@ def _quarantine_rows(table: pd.DataFrame, reasons: dict[int, list[str]]) -> pd.D
     return quarantined
 
 
+def _run_phase(context, suite: str, checks: list, table: pd.DataFrame, settings,
+               report: ValidationReport) -> dict[int, list[str]]:
+    """Validate `table` with one suite; stop on a blocking failure, else return the quarantine reasons."""
+    outcomes = gate.run_suite(context, suite, checks, table)
+    report.expectations += verdict.check_summary(outcomes, suite, settings.critical)
+    _stop_if_blocked(outcomes, table, settings, report)
+    reasons = verdict.row_reasons(outcomes, table, settings.critical)
+    report.count_reasons(reasons)
+    return reasons
+
+
 def validate_triplets(triplets: pd.DataFrame, params, root: Path | str = ".") -> dict:
-    """Run the gate on a triplets table; return the split tables, quarantine and report."""
+    """Run the gate on a triplets table; return the split tables, quarantine and report.
+
+    Frame paths are resolved against `root`; GX writes under `data/validation` in the working directory.
+    """
     settings = params.validate_
-    original_columns = list(triplets.columns)
+    columns = list(triplets.columns)
     report = ValidationReport(
         suites=[expectations.TRIPLETS_SUITE, expectations.DATASET_SUITE],
         data_docs=str(layout.VALIDATION_DIR / gate.DATA_DOCS_INDEX),
         status_counts=_status_counts(triplets),
     )
+    context = gate.open_context(layout.VALIDATION_DIR)
 
     candidates = derive.add_text_columns(derive.as_object_text(_candidates(triplets)))
     candidates = add_frame_columns(candidates, root, settings.decode_workers)
     report.candidates = len(candidates)
-    context = gate.open_context(layout.VALIDATION_DIR)
+    row_reasons = _run_phase(context, expectations.TRIPLETS_SUITE,
+                             expectations.triplet_expectations(settings, params.pairs), candidates, settings, report)
 
-    outcomes = gate.run_suite(context, expectations.TRIPLETS_SUITE,
-                              expectations.triplet_expectations(settings, params.pairs), candidates)
-    report.expectations += verdict.check_summary(outcomes, expectations.TRIPLETS_SUITE, settings.critical)
-    _stop_if_blocked(outcomes, candidates, settings, report)
-    row_reasons = verdict.row_reasons(outcomes, candidates, settings.critical)
     passed = candidates.drop(index=list(row_reasons)).reset_index(drop=True)
-
     passed = assign_split(derive.add_rank_columns(passed), settings.eval_fraction, settings.seed)
     passed = derive.add_split_count_column(passed)
-    outcomes = gate.run_suite(context, expectations.DATASET_SUITE, expectations.dataset_expectations(settings), passed)
-    report.expectations += verdict.check_summary(outcomes, expectations.DATASET_SUITE, settings.critical)
-    _stop_if_blocked(outcomes, passed, settings, report)
-    dataset_reasons = verdict.row_reasons(outcomes, passed, settings.critical)
+    dataset_reasons = _run_phase(context, expectations.DATASET_SUITE, expectations.dataset_expectations(settings),
+                                 passed, settings, report)
 
-    quarantine = pd.concat([_quarantine_rows(candidates, row_reasons), _quarantine_rows(passed, dataset_reasons)],
-                           ignore_index=True)
     accepted = passed.drop(index=list(dataset_reasons))
-    train = accepted[accepted["split"] == TRAIN][original_columns + ["split"]].reset_index(drop=True)
-    evaluation = accepted[accepted["split"] == EVAL][original_columns + ["split"]].reset_index(drop=True)
-    quarantine = quarantine.reindex(columns=original_columns + ["reasons"])
+    train = accepted[accepted["split"] == TRAIN][columns + ["split"]].reset_index(drop=True)
+    evaluation = accepted[accepted["split"] == EVAL][columns + ["split"]].reset_index(drop=True)
+    quarantine = pd.concat([_quarantine_rows(candidates, row_reasons), _quarantine_rows(passed, dataset_reasons)],
+                           ignore_index=True).reindex(columns=columns + ["reasons"])
 
-    report.count_reasons(row_reasons)
-    report.count_reasons(dataset_reasons)
     report.quarantined = len(quarantine)
     report.splits = {TRAIN: split_counts(train), EVAL: split_counts(evaluation)}
     report.success = True
