@@ -106,6 +106,7 @@ def test_exp_run_names_reach_mlflow(tmp_path):
     assert runs["lr-workspace"].data.params["train.lr"] == "0.001"
     assert runs["lr-temp"].data.params["train.lr"] == "0.002"
     assert runs["lr-temp"].data.metrics["lr_seen"] == pytest.approx(0.002)
+    assert runs["lr-temp"].info.run_name == "train (lr-temp)"
 
     shown = _exp_show(root)
     assert shown["lr-workspace"]["lr_x1000"] == "1.0"

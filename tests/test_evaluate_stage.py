@@ -62,7 +62,7 @@ def test_stage_without_clip_writes_outputs(in_project):
     assert "evaluate.clip_model is null" in written["clip"]["reason"]
     assert written["methods"]["instructmove"]["clip_i"] is None
     assert written["methods"]["identity"]["psnr"] > 0
-    assert written["methods"]["identity"]["counts"]["psnr"] == 3
+    assert written["methods"]["identity"]["counts"]["target"] == 3
 
     results = (in_project / "data" / "evaluation" / "results.md").read_text()
     assert "| identity | 3 |" in results
@@ -103,7 +103,7 @@ def test_stage_with_clip_reports_clip_metrics(in_project):
     assert metrics["clip"]["computed"] is True
     assert metrics["methods"]["identity"]["clip_i"] == pytest.approx(1.0, abs=1e-5)
     assert metrics["methods"]["identity"]["clip_d"] == 0.0
-    assert metrics["methods"]["instructmove"]["counts"]["clip_d"] == 3
+    assert metrics["methods"]["instructmove"]["counts"]["captions"] == 3
     assert metrics["promotion"] is None
 
 
@@ -148,7 +148,7 @@ def test_stage_with_baseline_has_one_table(in_project):
     metrics = run(_params(in_project, baselines=baselines, promotion={"enabled": False}))
 
     assert list(metrics["methods"]) == ["instructmove", "instructpix2pix", "identity"]
-    assert metrics["methods"]["instructpix2pix"]["counts"]["psnr"] == 3
+    assert metrics["methods"]["instructpix2pix"]["counts"]["target"] == 3
     results = (in_project / "data" / "evaluation" / "results.md").read_text()
     assert "| instructpix2pix | 3 |" in results
     assert (in_project / "data" / "evaluation" / "grid_instructpix2pix.png").is_file()

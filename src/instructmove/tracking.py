@@ -135,7 +135,10 @@ def stage_run(stage: str, params) -> Iterator[mlflow.ActiveRun]:
             yield run
         return
 
-    with mlflow.start_run(run_name=f"{stage} (standalone)") as run:
+    # Inside `dvc exp run` the run name carries the experiment name, as `dvc exp show` lists it.
+    experiment_name = os.environ.get("DVC_EXP_NAME")
+    run_name = f"{stage} ({experiment_name})" if experiment_name else f"{stage} (standalone)"
+    with mlflow.start_run(run_name=run_name) as run:
         mlflow.set_tags({**common_tags(), "instructmove.stage": stage, "instructmove.standalone": "true"})
         for name in STAGE_SECTIONS.get(stage, ()):
             log_params_section(name, params.section(name))

@@ -48,7 +48,11 @@ def _mean(values: list[float]) -> float | None:
 
 
 def summarize(rows: list[dict]) -> dict[str, dict]:
-    """Average every metric per method over the examples that have it; `counts` holds how many had it."""
+    """Average every metric per method over the examples that have it.
+
+    `counts` holds how many examples were scored against a target (PSNR, SSIM, L1), with CLIP
+    (CLIP-I, CLIP-Inst) and with both captions (CLIP-D, CLIP-T).
+    """
     summary: dict[str, dict] = {}
     for method in dict.fromkeys(row["method"] for row in rows):
         method_rows = [row for row in rows if row["method"] == method]
@@ -58,6 +62,6 @@ def summarize(rows: list[dict]) -> dict[str, dict]:
             values = [row[metric] for row in method_rows if row[metric] is not None]
             entry[metric] = _mean(values)
             counts[metric] = len(values)
-        entry["counts"] = counts
+        entry["counts"] = {"target": counts["psnr"], "clip": counts["clip_i"], "captions": counts["clip_d"]}
         summary[method] = entry
     return summary
