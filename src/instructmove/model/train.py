@@ -18,7 +18,7 @@ from pathlib import Path
 import lightning as L
 import mlflow
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import MLFlowLogger
 from torch.utils.data import DataLoader
 
@@ -157,6 +157,7 @@ def run(params) -> dict:
                             save_last=True, save_top_k=0, enable_version_counter=False),
             SampleGrid(held_out_examples(settings), settings.sample_every_n_steps,
                        settings.sample_inference_steps, settings.seed),
+            TQDMProgressBar(refresh_rate=settings.log_every_n_steps),
         ]
         trainer = make_trainer(params, logger, callbacks)
         # ResumableSampler restores the data position itself; Lightning cannot see that.
