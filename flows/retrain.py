@@ -25,11 +25,13 @@ from prefect.context import get_run_context
 from instructmove import tracking
 from instructmove.config import Params, load_params
 from instructmove.logs import setup_logging
-from instructmove.retrain import inbox
+from instructmove.retrain.intake import add_new_videos, resolve
 from instructmove.retrain.lock import RunLock
 from instructmove.retrain.outcome import RetrainOutcome, finish_run, publish_artifact, start_run
 from instructmove.retrain.start import describe_init, promotion_result
-from instructmove.retrain.state import LOCK_FILE, RetrainState, accepted_pair_ids, load_state, new_pair_ids, save_state
+from instructmove.retrain.state import (
+    LOCK_FILE, accepted_pair_ids, commit_pending, load_state, new_pair_ids, roll_back_pending,
+)
 from instructmove.runner import StageResult, run_stage
 
 DATA_STAGES = ("ingest", "pairs", "instruct", "validate")
@@ -44,36 +46,12 @@ def stage_task(root: str, stage: str, experiment_id: str, parent_run_id: str) ->
 
 @task(name="add-videos")
 def add_videos(root: str, inbox_dir: str | None, manifest: str | None) -> list[str]:
-    """Copy the inbox videos whose content is not in the corpus yet; journal each before copying it."""
-    root_path = Path(root)
-    params = load_params(root_path / "params.yaml")
-    state_dir = _resolve(root_path, params.retrain.state_dir)
-    corpus_dir = _resolve(root_path, params.ingest.videos_dir)
-    extensions = params.ingest.extensions
-    state = load_state(state_dir)
-    hashes = inbox.HashCache(state.hashes)
-
-    inbox.remove_partials(corpus_dir)
-    candidates = inbox.list_videos(_resolve(root_path, inbox_dir), extensions) if inbox_dir else []
-    if manifest:
-        candidates += inbox.read_manifest(_resolve(root_path, manifest), extensions)
-    corpus = inbox.list_videos(corpus_dir, extensions)
-    additions = inbox.plan_additions(candidates, corpus, corpus_dir, hashes)
-
-    for addition in additions:
-        state.pending.append(str(addition.target))
-        save_state(state_dir, state)
-        inbox.copy_atomically(addition.source, addition.target)
-        get_run_logger().info("added %s to the corpus as %s", addition.source, addition.target)
-
-    hashes.prune({str(path.resolve()) for path in [*candidates, *corpus]} | {str(a.target) for a in additions})
-    state.hashes = hashes.entries
-    save_state(state_dir, state)
-    return [str(addition.target) for addition in additions]
-
-
-def _resolve(root: Path, path: str) -> Path:
-    return Path(path) if Path(path).is_absolute() else root / path
+    """Copy the inbox videos whose content is not in the corpus yet into it, atomically."""
+    params = load_params(Path(root) / "params.yaml")
+    added = add_new_videos(Path(root), params, inbox_dir, manifest)
+    for source, target in added:
+        get_run_logger().info("added %s to the corpus as %s", source, target)
+    return [target for _, target in added]
 
 
 def _stale_stages(root: Path, stages: tuple[str, ...]) -> list[str]:
@@ -89,16 +67,19 @@ def _flow_run_id() -> str:
         return "none"
 
 
-def _run_stages(root: Path, params: Params, stages, experiment_id: str, parent_id: str) -> list[StageResult]:
+def _run_stages(root: Path, params: Params, stages, experiment_id: str, result: RetrainOutcome) -> None:
+    """Run the stages in order; record each one DVC executed as soon as it finishes."""
     configured = stage_task.with_options(retries=params.flow.retries, retry_delay_seconds=params.flow.retry_delay_s)
-    return [configured(str(root), stage, experiment_id, parent_id) for stage in stages]
+    for stage in stages:
+        if configured(str(root), stage, experiment_id, result.mlflow_run_id).ran:
+            result.stages_ran.append(stage)
 
 
 def _retrain_locked(root: Path, params: Params, result: RetrainOutcome, experiment_id: str, sources: dict) -> None:
     """Do the work of one run while holding the lock; fill `result` as it goes."""
     logger = get_run_logger()
     settings = params.retrain
-    state_dir = _resolve(root, settings.state_dir)
+    state_dir = resolve(root, settings.state_dir)
 
     added = add_videos(str(root), sources["inbox_dir"], sources["manifest"])
     state = load_state(state_dir)
@@ -117,11 +98,10 @@ def _retrain_locked(root: Path, params: Params, result: RetrainOutcome, experime
                              f"training (retrain.min_new_pairs={settings.min_new_pairs})")
             return
 
-    stage_results = _run_stages(root, params, DATA_STAGES, experiment_id, result.mlflow_run_id)
-    result.stages_ran += [item.stage for item in stage_results if item.ran]
+    _run_stages(root, params, DATA_STAGES, experiment_id, result)
     result.new_pairs = len(new_pair_ids(root, state))
     if result.new_pairs < settings.min_new_pairs:
-        _commit(state_dir, state, trained_pairs=None)
+        commit_pending(state_dir)
         result.outcome = "not_enough_new_pairs"
         result.reason = (f"{result.new_pairs} accepted pair(s) are new since the last training, fewer than "
                          f"retrain.min_new_pairs={settings.min_new_pairs}; the new videos stay in the corpus "
@@ -130,33 +110,11 @@ def _retrain_locked(root: Path, params: Params, result: RetrainOutcome, experime
 
     trained_pairs = sorted(accepted_pair_ids(root))
     logger.info("%d new accepted pair(s); training (%s)", result.new_pairs, describe_init(params))
-    stage_results = _run_stages(root, params, MODEL_STAGES, experiment_id, result.mlflow_run_id)
-    result.stages_ran += [item.stage for item in stage_results if item.ran]
+    _run_stages(root, params, MODEL_STAGES, experiment_id, result)
     result.promoted, verdict = promotion_result(root)
-    _commit(state_dir, state, trained_pairs=trained_pairs)
+    commit_pending(state_dir, trained_pairs=trained_pairs)
     result.outcome = "retrained"
     result.reason = f"{result.new_pairs} new accepted pair(s) (retrain.min_new_pairs={settings.min_new_pairs}); {verdict}"
-
-
-def _commit(state_dir: Path, state: RetrainState, trained_pairs: list[str] | None) -> None:
-    """Keep this run's videos in the corpus for good and, after training, remember the pairs it saw."""
-    state = load_state(state_dir)
-    state.pending = []
-    if trained_pairs is not None:
-        state.trained_pairs = trained_pairs
-    save_state(state_dir, state)
-
-
-def _roll_back(state_dir: Path) -> list[str]:
-    """Remove the videos that unfinished runs added, so a failed run leaves the corpus as it found it."""
-    state = load_state(state_dir)
-    removed = []
-    for path in state.pending:
-        Path(path).unlink(missing_ok=True)
-        removed.append(path)
-    state.pending = []
-    save_state(state_dir, state)
-    return removed
 
 
 @flow(name="instructmove-retrain")
@@ -168,7 +126,7 @@ def retrain(root: str = ".", inbox_dir: str | None = None, manifest: str | None 
     params = load_params(root_path / "params.yaml")
     settings = params.retrain
     sources = {"inbox_dir": inbox_dir or settings.inbox_dir, "manifest": manifest or settings.manifest}
-    state_dir = _resolve(root_path, settings.state_dir)
+    state_dir = resolve(root_path, settings.state_dir)
     experiment_id = tracking.configure(params.tracking, root_path)
     result = RetrainOutcome(outcome="failed", reason="", prefect_flow_run_id=_flow_run_id())
 
@@ -190,7 +148,7 @@ def retrain(root: str = ".", inbox_dir: str | None = None, manifest: str | None 
         try:
             _retrain_locked(root_path, params, result, experiment_id, sources)
         except BaseException as error:
-            removed = _roll_back(state_dir)
+            removed = roll_back_pending(state_dir)
             result.outcome = "failed"
             result.reason = (f"{type(error).__name__}: {error}; removed the {len(removed)} video(s) this run "
                              "added, the champion was not changed")
@@ -222,7 +180,7 @@ def serve(root: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Add new videos and retrain the instructmove model with Prefect.")
-    parser.add_argument("--root", default=".", help="repository root holding dvc.yaml and params.yaml")
+    parser.add_argument("--root", default=".", help="repository root containing dvc.yaml and params.yaml")
     parser.add_argument("--inbox", default=None, help="folder with new videos (default: retrain.inbox_dir)")
     parser.add_argument("--manifest", default=None, help="text file, one video path per line (default: retrain.manifest)")
     parser.add_argument("--serve", action="store_true", help="serve the scheduled deployment until interrupted")

@@ -47,7 +47,7 @@ def champion_folder(registered_model: str, cache_dir: Path = CHAMPION_CACHE) -> 
             artifact_uri=f"models:/{registered_model}/{version.version}", dst_path=scratch_dir))
         indexes = sorted(local.rglob("model_index.json"))
         if not indexes:
-            raise StageError(f"champion {registered_model} version {version.version} holds no saved pipeline "
+            raise StageError(f"champion {registered_model} version {version.version} contains no saved pipeline "
                              "(no model_index.json); set train.init_from: scratch")
         shutil.rmtree(folder, ignore_errors=True)
         shutil.move(str(indexes[0].parent), folder)

@@ -70,3 +70,22 @@ def accepted_pair_ids(root: Path) -> set[str]:
 def new_pair_ids(root: Path, state: RetrainState) -> set[str]:
     """Accepted pairs that the last successful training did not see."""
     return accepted_pair_ids(root) - set(state.trained_pairs)
+
+
+def commit_pending(state_dir: Path, trained_pairs: list[str] | None = None) -> None:
+    """Keep the journaled videos in the corpus for good and, after training, record the pairs it saw."""
+    state = load_state(state_dir)
+    state.pending = []
+    if trained_pairs is not None:
+        state.trained_pairs = trained_pairs
+    save_state(state_dir, state)
+
+
+def roll_back_pending(state_dir: Path) -> list[str]:
+    """Delete the journaled videos from the corpus, so a failed run leaves it as it was; return them."""
+    state = load_state(state_dir)
+    for path in state.pending:
+        Path(path).unlink(missing_ok=True)
+    removed, state.pending = state.pending, []
+    save_state(state_dir, state)
+    return removed
