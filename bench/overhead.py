@@ -1,0 +1,170 @@
+"""Measure what Prefect, DVC and MLflow add to a pipeline run.
+
+    .venv/bin/python bench/overhead.py                   # the development clips beside the checkout
+    .venv/bin/python bench/overhead.py --videos DIR --clips a.mp4 b.mp4 --json out.json
+
+Builds two throwaway projects with the same clips and settings (those of the pipeline tests):
+1. flow project: one real run of `flows/pipeline.py`, then an unchanged rerun in the same
+   process, then two unchanged reruns as fresh `python flows/pipeline.py` processes: one that
+   starts its own temporary Prefect server, one pointed at the already running server;
+2. plain project: the six `instructmove <stage>` commands in order, without Prefect, DVC or a
+   parent MLflow run.
+
+Overhead is the real run's wall time minus the plain commands' wall time, as a share of the
+real run. The unchanged rerun must execute no stage and still record one parent MLflow run.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
+
+DEFAULT_VIDEOS = REPO_ROOT.parent / "shared" / "data" / "videos"
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DVC_NO_ANALYTICS": "1", "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+}
+
+
+def timed(function, *args, **kwargs):
+    started = time.perf_counter()
+    value = function(*args, **kwargs)
+    return value, time.perf_counter() - started
+
+
+def pipeline_runs(root: Path) -> int:
+    """Count the parent MLflow runs named `pipeline` in the project's store."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from instructmove import tracking
+
+    mlflow.set_tracking_uri(tracking.resolve_uri("sqlite:///mlflow.db", root))
+    experiment = MlflowClient().get_experiment_by_name("instructmove")
+    if experiment is None:
+        return 0
+    runs = MlflowClient().search_runs([experiment.experiment_id], "tags.`instructmove.flow` = 'pipeline'")
+    return len(runs)
+
+
+def run_plain(root: Path) -> dict[str, float]:
+    """Run the six stage commands directly; return each one's wall time."""
+    from instructmove import tracking
+
+    seconds = {}
+    command = str(Path(sys.executable).parent / "instructmove")
+    for stage in tracking.STAGES:
+        _, seconds[stage] = timed(subprocess.run, [command, stage], cwd=root, check=True, capture_output=True)
+    return seconds
+
+
+def warm_up_prefect() -> float:
+    """Start Prefect's temporary server with an empty flow, so no measured run pays for it."""
+    from prefect import flow
+
+    @flow(name="warm-up")
+    def warm_up() -> None:
+        return None
+
+    return timed(warm_up)[1]
+
+
+def running_api_url() -> str:
+    """URL of the Prefect API this process uses: the configured server or its temporary one."""
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    from prefect.server.api.server import SubprocessASGIServer
+
+    return SubprocessASGIServer().api_url
+
+
+def measure(videos: list[Path], workdir: Path) -> dict:
+    from flows.pipeline import pipeline
+    from helpers_project import make_project
+
+    flow_root = make_project(workdir / "flow", videos)
+    plain_root = make_project(workdir / "plain", videos)
+    figures = {"clips": [video.name for video in videos], "prefect_server_start_s": warm_up_prefect()}
+
+    results, figures["real_run_s"] = timed(pipeline, root=str(flow_root))
+    figures["real_stage_s"] = {result.stage: round(result.seconds, 2) for result in results}
+    runs_before = pipeline_runs(flow_root)
+
+    rerun, figures["rerun_in_process_s"] = timed(pipeline, root=str(flow_root))
+    figures["rerun_stages_executed"] = [result.stage for result in rerun if result.ran]
+
+    # A fresh process starts its own temporary Prefect server unless PREFECT_API_URL names a running one.
+    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    command = [sys.executable, str(REPO_ROOT / "flows" / "pipeline.py"), "--root", str(flow_root)]
+    _, figures["rerun_cli_s"] = timed(subprocess.run, command, env=environment, check=True, capture_output=True)
+    environment["PREFECT_API_URL"] = running_api_url()
+    _, figures["rerun_cli_server_s"] = timed(subprocess.run, command, env=environment, check=True,
+                                             capture_output=True)
+    figures["rerun_mlflow_parent_runs"] = pipeline_runs(flow_root) - runs_before
+
+    figures["plain_stage_s"] = {stage: round(value, 2) for stage, value in run_plain(plain_root).items()}
+    figures["plain_total_s"] = sum(figures["plain_stage_s"].values())
+    figures["overhead_s"] = figures["real_run_s"] - figures["plain_total_s"]
+    figures["overhead_fraction"] = figures["overhead_s"] / figures["real_run_s"]
+    return figures
+
+
+def report(figures: dict) -> str:
+    lines = [
+        f"clips: {', '.join(figures['clips'])}",
+        f"Prefect temporary server start (excluded below): {figures['prefect_server_start_s']:.1f} s",
+        f"real run through Prefect + DVC + MLflow: {figures['real_run_s']:.1f} s",
+        f"same six stage commands run plainly:     {figures['plain_total_s']:.1f} s",
+        f"overhead: {figures['overhead_s']:.1f} s = {figures['overhead_fraction']:.1%} of the real run",
+        f"unchanged rerun, same process: {figures['rerun_in_process_s']:.1f} s, "
+        f"stages executed: {figures['rerun_stages_executed'] or 'none'}",
+        f"unchanged rerun, fresh `python flows/pipeline.py` with its own temporary Prefect server: "
+        f"{figures['rerun_cli_s']:.1f} s",
+        f"unchanged rerun, fresh `python flows/pipeline.py` with PREFECT_API_URL set to a running server: "
+        f"{figures['rerun_cli_server_s']:.1f} s",
+        f"parent MLflow runs recorded by the three reruns: {figures['rerun_mlflow_parent_runs']}",
+        "",
+        "| stage | in the flow (s) | plain command (s) |",
+        "|---|---|---|",
+    ]
+    for stage, seconds in figures["real_stage_s"].items():
+        lines.append(f"| {stage} | {seconds:.1f} | {figures['plain_stage_s'][stage]:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Measure the overhead of Prefect, DVC and MLflow on a pipeline run.")
+    parser.add_argument("--videos", type=Path, default=DEFAULT_VIDEOS, help="folder with the clips")
+    parser.add_argument("--clips", nargs="+", default=None, help="clip file names in that folder "
+                        "(default: the short clips of the pipeline tests)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+    from helpers_project import FAST_CLIPS
+
+    videos = [args.videos / name for name in (args.clips or FAST_CLIPS)]
+    missing = [str(video) for video in videos if not video.is_file()]
+    if missing:
+        parser.error(f"clips not found: {missing}; pass --videos DIR and --clips NAMES")
+
+    with tempfile.TemporaryDirectory(prefix="instructmove-overhead-") as workdir:
+        os.environ.setdefault("PREFECT_HOME", str(Path(workdir) / "prefect"))
+        figures = measure(videos, Path(workdir))
+    print(report(figures))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
