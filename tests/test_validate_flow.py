@@ -18,7 +18,7 @@ def test_critical_failure_stops_flow(tmp_path, capfd):
     root = make_project(tmp_path / "project", [], ["validate.min_accepted_pairs=100000", "flow.retries=0"])
     write_triplets(root, good_rows(root, videos=2, pairs_per_video=1))
 
-    with pytest.raises(Exception, match="validate"):
+    with pytest.raises(Exception, match="validate") as caught:
         pipeline(root=str(root), stages=["validate"])
 
     output = capfd.readouterr().err
@@ -33,4 +33,6 @@ def test_critical_failure_stops_flow(tmp_path, capfd):
     assert summary["success"] is False
     assert "accepted_rows" in summary["failure"]
     assert run.info.status == "FAILED"
+    assert "accepted_rows" in str(caught.value)
+    assert "accepted_rows" in run.data.tags["instructmove.error"]
     assert "validation/summary.json" in artifacts

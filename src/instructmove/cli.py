@@ -11,6 +11,7 @@ import sys
 
 from instructmove.config import ConfigError, load_params
 from instructmove.errors import StageError
+from instructmove.layout import error_file
 from instructmove.logs import setup_logging
 
 log = logging.getLogger("instructmove")
@@ -77,8 +78,17 @@ def main(argv: list[str] | None = None) -> int:
             _load("instructmove.validate.export:run")(params, args.format, args.out)
     except (ConfigError, StageError) as error:
         log.error("%s", error)
+        if args.command in STAGE_ENTRIES:
+            _record_error(args.command, error)
         return 2 if isinstance(error, ConfigError) else 1
     return 0
+
+
+def _record_error(stage: str, error: Exception) -> None:
+    """Keep the message for the flow, which only sees DVC's 'failed to reproduce' otherwise."""
+    path = error_file(stage)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(str(error))
 
 
 if __name__ == "__main__":

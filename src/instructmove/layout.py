@@ -43,3 +43,8 @@ EVALUATION_DIR = DATA / "evaluation"
 def metrics_file(stage: str) -> Path:
     """Return the DVC metrics file of a stage."""
     return METRICS / f"{stage}.json"
+
+
+def error_file(stage: str) -> Path:
+    """Return where a stage's CLI writes the message of its last user-facing failure."""
+    return CACHE / "errors" / f"{stage}.txt"

@@ -34,6 +34,10 @@ STAGE_ARTIFACTS = {
 MAX_ARTIFACT_BYTES = 50 * 1024 * 1024
 
 
+class StageFailed(RuntimeError):
+    """A DVC stage failed; the message carries the stage's own error when it reported one."""
+
+
 @dataclass
 class StageResult:
     stage: str
@@ -102,13 +106,17 @@ def run_stage(root: Path, stage: str, params, experiment_id: str, parent_run_id:
 
     saved = {key: os.environ.get(key) for key in (tracking.RUN_ID_ENV, "PATH")}
     os.environ.update(_stage_environment(run_id))
+    error_path = root / layout.error_file(stage)
+    error_path.unlink(missing_ok=True)
     started = time.perf_counter()
     try:
         ran = reproduce(root, stage)
     except Exception as error:
-        client.set_tag(run_id, "instructmove.error", f"{type(error).__name__}: {error}"[:5000])
+        reason = error_path.read_text() if error_path.is_file() else ""
+        message = f"stage {stage} failed: {reason or error}"
+        client.set_tag(run_id, "instructmove.error", message[:5000])
         client.set_terminated(run_id, status="FAILED")
-        raise
+        raise StageFailed(message) from error
     finally:
         for key, value in saved.items():
             if value is None:
