@@ -20,7 +20,7 @@ class PairsSettings(Section):
 
     # optical flow and motion window
     flow_side: int = Field(256, ge=32)
-    flow_preset: Literal["ultrafast", "fast", "medium"] = "medium"
+    flow_preset: Literal["ultrafast", "fast", "medium"] = "fast"
     min_flow: float = Field(1.0, ge=0)
     max_flow: float = Field(40.0, gt=0)
     moving_threshold_px: float = Field(1.5, gt=0)
