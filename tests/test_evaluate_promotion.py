@@ -161,7 +161,7 @@ def test_beats_table(candidate, champion, higher, margin, expected):
 
 
 class _EchoModel(mlflow.pyfunc.PythonModel):
-    def predict(self, context, model_input, params=None):
+    def predict(self, context, model_input: list[str], params=None) -> list[str]:
         return model_input
 
 
