@@ -37,7 +37,7 @@ def client(store):
 
 @pytest.fixture
 def name(request):
-    """A registered model name of this test's own, so no test sees another's champion."""
+    """A registered model name per test, so one test's champion never affects another test."""
     return "editor-" + request.node.name.replace("[", "-").replace("]", "")
 
 
