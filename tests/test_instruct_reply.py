@@ -122,6 +122,25 @@ def test_retry_after_forms():
     assert 8.0 <= in_ten_seconds <= 10.5
 
 
+def test_retry_after_invalid_is_ignored():
+    assert retry_after_seconds({"retry-after": "soon"}) is None
+    assert retry_after_seconds({"retry-after": " "}) is None
+    assert retry_after_seconds({"retry-after-ms": "x"}) is None
+
+
+def test_retry_after_date_without_zone_is_utc(monkeypatch):
+    # formatdate writes the zone as "-0000", which parses to a naive datetime.
+    monkeypatch.setenv("TZ", "EST+05")
+    time.tzset()
+    try:
+        in_ten_seconds = retry_after_seconds({"retry-after": formatdate(time.time() + 10)})
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+    assert 8.0 <= in_ten_seconds <= 10.5
+
+
 def test_backoff_grows_and_stays_bounded():
     rng = random.Random(0)
     delays = {attempt: [backoff_delay(attempt, 1.0, 8.0, rng) for _ in range(200)] for attempt in range(6)}

@@ -1,6 +1,7 @@
 """Request pacing and retry delays: requests per minute, exponential backoff with jitter, Retry-After."""
 
 import asyncio
+import datetime
 import email.utils
 import random
 import time
@@ -58,7 +59,12 @@ def retry_after_seconds(headers) -> float | None:
     except ValueError:
         pass
 
-    parsed = email.utils.parsedate_to_datetime(value) if value.strip() else None
-    if parsed is None:
+    # An unparseable value is ignored, so the retry falls back to exponential backoff.
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
         return None
+    if parsed.tzinfo is None:
+        # HTTP dates are in UTC, but "-0000" parses to a naive datetime, which timestamp() reads as local time.
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
     return max(0.0, parsed.timestamp() - time.time())
