@@ -1,6 +1,6 @@
 """Benchmark pair mining against its decode floor and a naive Farneback baseline.
 
-    .venv/bin/python bench/mining.py --videos ../shared/data/videos --processes 1 2
+    .venv/bin/python bench/mining.py --videos data/videos --processes 1 2
 
 For each process count, on the same videos, resolution and isolated-worker runner, it times:
   stage  - the pairs stage's mining (decode the sampled frames, filters, DIS flow, selection, JPEG),
@@ -133,7 +133,7 @@ def _timed(function, videos: list[dict], settings: PairsSettings, processes: int
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--videos", default="../shared/data/videos", help="folder of videos (default: %(default)s)")
+    parser.add_argument("--videos", default="data/videos", help="folder of videos (default: %(default)s)")
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2], help="process counts to compare")
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the fastest counts")
     parser.add_argument("--flow-preset", default=None, help="override pairs.flow_preset")
