@@ -1,5 +1,6 @@
 """params.yaml loading: defaults validate, and bad values fail with key, value and fix."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,27 @@ def test_invalid_override_writes_nothing(tmp_path):
     with pytest.raises(ConfigError, match="pairs.gap_s"):
         apply_overrides(path, ["pairs.gap_s=-3"])
     assert path.read_text() == REPO_PARAMS.read_text()
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ("ingest.videos_dir.sub=1", "ingest.videos_dir is a value, not a section"),
+        ("ingest.videos_dir.sub.deeper=1", "section ingest.videos_dir.sub not found"),
+        ("nosuch.key=1", "section nosuch not found"),
+        ("pairs.gap_s=[1", "invalid YAML"),
+    ],
+)
+def test_override_on_wrong_path_names_it(tmp_path, override, fragment):
+    path = tmp_path / "params.yaml"
+    path.write_text(REPO_PARAMS.read_text())
+
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        apply_overrides(path, [override])
+
+    assert path.read_text() == REPO_PARAMS.read_text()
+
+
+def test_override_missing_params_file(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        apply_overrides(tmp_path / "params.yaml", ["pairs.gap_s=0.5"])

@@ -23,7 +23,11 @@ def parse_override(text: str) -> tuple[list[str], object]:
     parts = [part for part in key.strip().split(".") if part]
     if len(parts) < 2:
         raise ConfigError(f"override {text!r} is invalid: the key needs a section, e.g. ingest.videos_dir=path")
-    return parts, yaml.safe_load(value)
+    try:
+        return parts, yaml.safe_load(value)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"override {text!r}: the value is invalid YAML ({error}). Quote it, e.g. "
+                          f"{key}='...'") from None
 
 
 def apply_overrides(params_path: Path | str, overrides: list[str]) -> None:
@@ -31,6 +35,8 @@ def apply_overrides(params_path: Path | str, overrides: list[str]) -> None:
     if not overrides:
         return
     path = Path(params_path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found. Run from the repository root or pass --root PATH.")
     round_trip = YAML()
     round_trip.preserve_quotes = True
     document = round_trip.load(path.read_text())
@@ -38,10 +44,12 @@ def apply_overrides(params_path: Path | str, overrides: list[str]) -> None:
     for text in overrides:
         parts, value = parse_override(text)
         node = document
-        for part in parts[:-1]:
-            if part not in node:
-                raise ConfigError(f"override {text!r}: section {part!r} not found in {path}")
+        for depth, part in enumerate(parts[:-1], start=1):
+            if not isinstance(node, dict) or part not in node:
+                raise ConfigError(f"override {text!r}: section {'.'.join(parts[:depth])} not found in {path}")
             node = node[part]
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {text!r}: {'.'.join(parts[:-1])} is a value, not a section, in {path}")
         node[parts[-1]] = value
         log.info("params.yaml: set %s = %r", ".".join(parts), value)
 
