@@ -30,5 +30,5 @@ def check_held_out(examples: list[BenchmarkExample], train_table: Path) -> bool 
             f"{len(shared)} benchmark video(s) also appear in {train_table} (e.g. {shared[0]}); "
             "evaluation must use held-out videos. Re-run the validate stage or use another benchmark."
         )
-    log.info("held-out check passed: none of the %d benchmark videos is in %s", len(video_ids), train_table)
+    log.info("held-out check passed: none of the %d benchmark video(s) is in %s", len(video_ids), train_table)
     return True
