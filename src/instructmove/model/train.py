@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 PRECISION = {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
 # Train settings that leave the optimisation unchanged, so a checkpoint stays resumable across them.
+# NOTE: the cosine and linear schedules decay towards max_steps, so a run resumed with another
+# max_steps follows the new schedule from its current step on.
 NEUTRAL_KEYS = {
     "max_steps", "checkpoint_every_n_steps", "log_every_n_steps", "sample_every_n_steps", "num_sample_images",
     "sample_inference_steps", "resume", "register_model", "registered_model_name", "num_workers",
@@ -79,8 +81,6 @@ def held_out_examples(settings) -> list:
 
 def make_trainer(params, logger, callbacks) -> L.Trainer:
     settings = params.train
-    if settings.precision == "fp16" and not torch.cuda.is_available():
-        raise StageError("train.precision = fp16 needs a CUDA GPU; use bf16 or fp32 on CPU")
     return L.Trainer(
         max_steps=settings.max_steps,
         accelerator="auto",
@@ -126,6 +126,8 @@ def summarise(module: InstructMoveModule, params, wall_time: float, start_step: 
 def run(params) -> dict:
     started = time.perf_counter()
     settings = params.train
+    if settings.precision == "fp16" and not torch.cuda.is_available():
+        raise StageError("train.precision = fp16 needs a CUDA GPU; use bf16 or fp32 on CPU")
     table = read_table(layout.TRAIN_TABLE)
     if table.empty:
         raise StageError(f"{layout.TRAIN_TABLE}: no training triplets; check the validate stage's report")
