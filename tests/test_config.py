@@ -88,3 +88,10 @@ def test_override_on_wrong_path_names_it(tmp_path, override, fragment):
 def test_override_missing_params_file(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         apply_overrides(tmp_path / "params.yaml", ["pairs.gap_s=0.5"])
+
+
+def test_invalid_log_level_names_value():
+    from instructmove.logs import setup_logging
+
+    with pytest.raises(SystemExit, match="invalid log level 'VERBOSE'"):
+        setup_logging("verbose")
