@@ -110,3 +110,16 @@ def mine_or_exit(video: dict, settings_values: dict) -> dict:
     if CRASH_MARKER in Path(video["path"]).name:
         os._exit(3)
     return mine_video(video, settings_values)
+
+
+def corrupt_clip(source: Path, path: Path, start: float, end: float) -> Path:
+    """Copy a clip with the bytes between the fractions `start` and `end` of the file replaced by noise.
+
+    The container index stays intact, so decord opens the file and raises only on the frames
+    whose packets were overwritten.
+    """
+    data = bytearray(source.read_bytes())
+    first, last = int(len(data) * start), int(len(data) * end)
+    data[first:last] = np.random.default_rng(0).integers(0, 256, last - first, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    return path

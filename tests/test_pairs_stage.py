@@ -10,7 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from helpers_video import (  # noqa: F401
-    ffmpeg, make_params, mine_or_exit, mlflow_store, motion_clip, moving_square_frame, static_clip, write_clip,
+    corrupt_clip, ffmpeg, make_params, mine_or_exit, mlflow_store, motion_clip, moving_square_frame, static_clip, write_clip,
 )
 from instructmove import layout
 from instructmove.pairs import stage
@@ -122,6 +122,20 @@ def test_worker_exit_is_decoder_crash(project, tmp_path):
 
     assert metrics["videos_failed"] == {"decoder crash": 1}
     assert len(pairs) > 0
+
+
+def test_corrupt_frames_reject_candidates(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    source = motion_clip(tmp_path / "source.mp4", seconds=4)
+    # Damages frames 13 to 29 of 40: few enough that ingest keeps the clip.
+    corrupt_clip(source, folder / "damaged.mp4", 0.45, 0.5)
+    pairs, metrics = _mine(make_params(tmp_path, folder))
+
+    assert metrics["videos_failed"] == {}
+    assert metrics["rejects"]["corrupt frames"] > 0
+    assert len(pairs) == metrics["pairs"]
 
 
 def test_stage_run_writes_metrics(project, mlflow_store):

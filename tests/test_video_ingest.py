@@ -6,7 +6,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from helpers_video import ffmpeg, make_params, mlflow_store, motion_clip, probe_or_crash  # noqa: F401
+from helpers_video import corrupt_clip, ffmpeg, make_params, mlflow_store, motion_clip, probe_or_crash  # noqa: F401
 from instructmove import layout
 from instructmove.errors import StageError
 from instructmove.video import ingest
@@ -80,6 +80,19 @@ def test_probe_cache_skips_decoding(videos, tmp_path):
     assert first["probed"] == 7
     assert second["probed"] == 0
     assert second["probe_cache_hits"] == 7
+
+
+def test_corrupt_stream_is_rejected(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    source = motion_clip(tmp_path / "source.mp4", seconds=4)
+    corrupt_clip(source, folder / "damaged.mp4", 0.4, 0.55)
+    table, _ = ingest.build_table(make_params(tmp_path, folder).ingest)
+    row = table.iloc[0]
+
+    assert row["reject_reason"] == "corrupt frames"
+    assert "fail to decode" in row["reject_message"]
 
 
 def test_decoder_crash_costs_one_file(videos, tmp_path):
