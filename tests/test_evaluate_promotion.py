@@ -49,10 +49,10 @@ def _new_version(client, tmp_path, name):
         return resolve_model(client, folder, name, run.info.run_id)
 
 
-def _evaluate(client, tmp_path, name, psnr, margin=0.0, higher_is_better=True, metric="psnr"):
+def _evaluate(client, tmp_path, name, psnr, margin=0.0, higher_is_better=True, metric="psnr", protocol="bench-a"):
     ref = _new_version(client, tmp_path, name)
     settings = PromotionSettings(metric=metric, margin=margin, higher_is_better=higher_is_better)
-    decision = promote(client, ref, {"psnr": psnr, "l1": 1.0 / psnr, "clip_d": None}, settings, "bench-a")
+    decision = promote(client, ref, {"psnr": psnr, "l1": 1.0 / psnr, "clip_d": None}, settings, protocol)
     return ref, decision
 
 
@@ -122,11 +122,20 @@ def test_metric_not_computed_is_challenger(client, name, tmp_path):
     assert _champion_version(client, name) == first.version
 
 
+def test_same_protocol_is_flagged(client, name, tmp_path):
+    _evaluate(client, tmp_path, name, psnr=20.0)
+    _, same = _evaluate(client, tmp_path, name, psnr=19.0)
+    _, other = _evaluate(client, tmp_path, name, psnr=21.0, protocol="bench-b")
+    assert same["same_protocol"] is True
+    assert other["same_protocol"] is False
+    assert other["promoted"] is True
+
+
 def test_metrics_recorded_as_version_tags(client, name, tmp_path):
     ref, _ = _evaluate(client, tmp_path, name, psnr=20.0)
     tags = client.get_model_version(name, ref.version).tags
     assert float(tags["evaluate.psnr"]) == pytest.approx(20.0)
-    assert tags["evaluate.benchmark_sha256"] == "bench-a"
+    assert tags["evaluate.protocol_sha256"] == "bench-a"
     assert "evaluate.clip_d" not in tags
 
 

@@ -150,26 +150,27 @@ def decide(ref: ModelRef, candidate: float | None, champion, settings) -> dict:
     return {**decision, "promoted": wins, "improvement": improvement, "reason": reason}
 
 
-def _tag_metrics(client: MlflowClient, ref: ModelRef, metrics: dict, benchmark_digest: str) -> None:
+def _tag_metrics(client: MlflowClient, ref: ModelRef, metrics: dict, protocol_digest: str) -> None:
     for metric, value in metrics.items():
         if isinstance(value, int | float) and not isinstance(value, bool):
             client.set_model_version_tag(ref.name, ref.version, f"evaluate.{metric}", str(value))
-    client.set_model_version_tag(ref.name, ref.version, "evaluate.benchmark_sha256", benchmark_digest)
+    client.set_model_version_tag(ref.name, ref.version, "evaluate.protocol_sha256", protocol_digest)
 
 
-def promote(client: MlflowClient, ref: ModelRef, metrics: dict, settings, benchmark_digest: str) -> dict:
+def promote(client: MlflowClient, ref: ModelRef, metrics: dict, settings, protocol_digest: str) -> dict:
     """Record the version's metrics, decide, then move `champion` or tag the version `challenger`."""
-    _tag_metrics(client, ref, metrics, benchmark_digest)
+    _tag_metrics(client, ref, metrics, protocol_digest)
     champion = current_champion(client, ref.name)
     decision = decide(ref, metrics.get(settings.metric), champion, settings)
 
-    # NOTE: the champion's value was measured on the benchmark of its own evaluation; when the
-    # benchmark changed since, the comparison mixes two benchmarks and the decision says so.
-    champion_digest = (champion.tags or {}).get("evaluate.benchmark_sha256") if champion is not None else None
-    decision["same_benchmark"] = champion_digest in (None, benchmark_digest)
-    if not decision["same_benchmark"]:
-        log.warning("champion %s was evaluated on another benchmark (sha256 %s, now %s); comparing anyway",
-                    decision["champion_version"], champion_digest, benchmark_digest)
+    # NOTE: the champion's value was measured under the protocol of its own evaluation. When the
+    # benchmark or the inference settings changed since, the champion is not re-evaluated, so the
+    # comparison mixes two protocols and the decision says so.
+    champion_digest = (champion.tags or {}).get("evaluate.protocol_sha256") if champion is not None else None
+    decision["same_protocol"] = champion_digest in (None, protocol_digest)
+    if not decision["same_protocol"]:
+        log.warning("champion %s was evaluated under another protocol (sha256 %s, now %s); comparing anyway",
+                    decision["champion_version"], champion_digest, protocol_digest)
 
     if decision["promoted"]:
         if champion is not None and str(champion.version) != ref.version:

@@ -39,9 +39,15 @@ def _clip_status(folder: str | None):
     return scorer, {"computed": True, "reason": None, "model": folder}
 
 
-def _benchmark_digest(path: Path, count: int) -> str:
+def _protocol_digest(path: Path, count: int, settings) -> str:
+    """Hash what makes two evaluations comparable: the benchmark rows used and the inference settings."""
     digest = hashlib.sha256(path.read_bytes())
-    digest.update(f"max_examples={count}".encode())
+    protocol = {
+        "examples": count, "crop": settings.crop, "seed": settings.seed, "steps": settings.num_inference_steps,
+        "guidance_scale": settings.guidance_scale, "image_guidance_scale": settings.image_guidance_scale,
+        "clip_model": settings.clip_model,
+    }
+    digest.update(json.dumps(protocol, sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -89,7 +95,7 @@ def _promote_model(settings, summary: dict, benchmark_file: Path, count: int, ru
     client = MlflowClient()
     ref = resolve_model(client, Path(settings.pipeline_dir), settings.promotion.registered_model, run_id)
     model_metrics = {k: v for k, v in summary[INSTRUCTMOVE].items() if k not in ("examples", "counts")}
-    return promote(client, ref, model_metrics, settings.promotion, _benchmark_digest(benchmark_file, count))
+    return promote(client, ref, model_metrics, settings.promotion, _protocol_digest(benchmark_file, count, settings))
 
 
 def run(params) -> dict:
