@@ -95,6 +95,23 @@ def test_corrupt_stream_is_rejected(tmp_path, monkeypatch):
     assert "fail to decode" in row["reject_message"]
 
 
+def test_damaged_tail_trusts_decoded_frames(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    source = motion_clip(tmp_path / "source.mp4", seconds=4)
+    # With the index at the front (faststart), damaging the last packets leaves the file readable.
+    ffmpeg("-i", str(source), "-c", "copy", "-movflags", "+faststart", str(tmp_path / "faststart.mp4"))
+    corrupt_clip(tmp_path / "faststart.mp4", folder / "tail.mp4", 0.85, 1.0)
+    table, _ = ingest.build_table(make_params(tmp_path, folder).ingest)
+    row = table.iloc[0]
+
+    assert row["status"] == "ok"
+    assert row["header_num_frames"] == 40
+    assert row["num_frames"] < 40
+    assert row["duration_s"] == pytest.approx(row["num_frames"] / 10.0, abs=0.01)
+
+
 def test_decoder_crash_costs_one_file(videos, tmp_path):
     motion_clip(videos / "crash_me.mp4", seed=5)
     table, _ = ingest.build_table(make_params(tmp_path, videos).ingest, probe=probe_or_crash)
