@@ -61,7 +61,8 @@ def canny_edges(image: Image.Image, low: int, high: int) -> Image.Image:
 
 
 @lru_cache(maxsize=4096)
-def _load(path: str) -> Image.Image:
+def load_image(path: str) -> Image.Image:
+    """Read an image as RGB; the frames of a small dataset stay cached in memory across epochs."""
     with Image.open(path) as image:
         return image.convert("RGB")
 
@@ -87,8 +88,8 @@ class TripletDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         row = self.table.iloc[self.row_for(index)]
-        source = _load(str(self.root / row["source_path"]))
-        target = _load(str(self.root / row["target_path"]))
+        source = load_image(str(self.root / row["source_path"]))
+        target = load_image(str(self.root / row["target_path"]))
         instruction = str(row["instruction"])
 
         rng = np.random.default_rng([self.settings.seed, index, 1])

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from instructmove import layout, tracking
 from instructmove.errors import StageError
 from instructmove.model.components import build_components
-from instructmove.model.data import ResumableSampler, TripletDataset, _load, read_table
+from instructmove.model.data import ResumableSampler, TripletDataset, load_image, read_table
 from instructmove.model.module import InstructMoveModule
 from instructmove.model.registry import log_and_register
 from instructmove.model.samples import SampleGrid, module_pipeline
@@ -76,7 +76,10 @@ def held_out_examples(settings) -> list:
     if table is None or table.empty:
         table = read_table(layout.TRAIN_TABLE)
     rows = table.head(settings.num_sample_images)
-    return [(_load(row.source_path), _load(row.target_path), str(row.instruction)) for row in rows.itertuples()]
+    return [
+        (load_image(row.source_path), load_image(row.target_path), str(row.instruction))
+        for row in rows.itertuples()
+    ]
 
 
 def make_trainer(params, logger, callbacks) -> L.Trainer:
