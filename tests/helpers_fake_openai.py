@@ -7,8 +7,8 @@ every request, its pair fingerprint, the Authorization header, and the peak conc
 
 Faults: "429" (with Retry-After), "500", "timeout" (answers after `delay` seconds), "malformed"
 (reply text that is not JSON), "fenced" (valid JSON in a code fence), "schema" (JSON missing
-fields), "invalid_body" (HTTP body that is not JSON), "empty_choices", "decline", "401" and "400"
-(with `body` as the error message).
+fields), "invalid_body" (HTTP body that is not JSON), "empty_choices", "null_message" (a choice
+whose message is null), "decline", "401" and "400" (with `body` as the error message).
 """
 
 import hashlib
@@ -210,6 +210,10 @@ def _respond(fault: Fault | None, pair: str, model: str) -> tuple[int, bytes, di
         return 200, b"<html>upstream proxy error</html>", {}
     if kind == "empty_choices":
         return 200, _completion(model, None, choices=False), {}
+    if kind == "null_message":
+        body = json.loads(_completion(model, None))
+        body["choices"][0]["message"] = None
+        return 200, json.dumps(body).encode(), {}
     if kind == "decline":
         declined = {"declined": True, "decline_reason": "the frames show two different scenes"}
         return 200, _completion(model, json.dumps(declined)), {}

@@ -162,6 +162,17 @@ def test_malformed_json_is_repaired(project, server):
     assert triplets["prompt_tokens"].tolist() == [2 * PROMPT_TOKENS, 2 * PROMPT_TOKENS, PROMPT_TOKENS]
 
 
+def test_null_message_fails_pair_only(project, server):
+    pairs = make_pairs(project, 2)
+    params = openai_params(project, server.base_url, api_key_env=KEY_ENV)
+    server.fail_pair(fingerprints(project, pairs, params)[0], Fault("null_message"), Fault("null_message"))
+
+    _, triplets, _, _ = run_stage(project, server, max_failure_rate=0.5)
+
+    assert triplets["status"].tolist() == ["failed", "ok"]
+    assert triplets["error"].iloc[0].startswith("InvalidReply: the reply is empty")
+
+
 def test_malformed_json_twice_fails_with_raw_text(project, server):
     pairs = make_pairs(project, 2)
     params = openai_params(project, server.base_url, api_key_env=KEY_ENV)

@@ -171,6 +171,8 @@ class PairClient:
 
 def _reply_text(response) -> str | None:
     message = response.choices[0].message
+    if message is None:
+        return None
     if not message.content and getattr(message, "refusal", None):
         return json.dumps({"declined": True, "decline_reason": f"refusal: {message.refusal}"})
     return message.content
