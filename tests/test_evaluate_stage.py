@@ -152,3 +152,19 @@ def test_stage_with_baseline_has_one_table(in_project):
     results = (in_project / "data" / "evaluation" / "results.md").read_text()
     assert "| instructpix2pix | 3 |" in results
     assert (in_project / "data" / "evaluation" / "grid_instructpix2pix.png").is_file()
+
+
+def test_champion_reevaluated_under_new_protocol(in_project):
+    from instructmove.evaluate.stage import run
+
+    first = run(_params(in_project, num_inference_steps=2))["promotion"]
+    second = run(_params(in_project, num_inference_steps=3))
+
+    decision = second["promotion"]
+    assert first["promoted"] is True
+    assert decision["champion_version"] == first["version"]
+    assert decision["champion_reevaluated"] is True
+    assert decision["same_protocol"] is True
+    # Same weights, same seeds, same protocol: the re-evaluated champion scores what the candidate scores.
+    assert decision["champion_value"] == pytest.approx(second["methods"]["instructmove"]["psnr"])
+    assert decision["champion_value"] != pytest.approx(first["candidate_value"])

@@ -8,6 +8,7 @@ configured metric by at least the configured margin. Otherwise it is tagged `cha
 import json
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +101,13 @@ def resolve_model(client: MlflowClient, pipeline_dir: Path, fallback_name: str, 
     return register_pipeline(client, fallback_name, Path(pipeline_dir), run_id)
 
 
+def download_pipeline(version, destination: Path) -> Path | None:
+    """Download a model version's files and return the folder holding its `model_index.json`, or None."""
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=version.source, dst_path=str(destination)))
+    indexes = sorted(local.rglob("model_index.json"))
+    return indexes[0].parent if indexes else None
+
+
 def current_champion(client: MlflowClient, name: str):
     """Return the model version behind the `champion` alias, or None when there is none."""
     try:
@@ -157,17 +165,45 @@ def _tag_metrics(client: MlflowClient, ref: ModelRef, metrics: dict, protocol_di
     client.set_model_version_tag(ref.name, ref.version, "evaluate.protocol_sha256", protocol_digest)
 
 
-def promote(client: MlflowClient, ref: ModelRef, metrics: dict, settings, protocol_digest: str) -> dict:
-    """Record the version's metrics, decide, then move `champion` or tag the version `challenger`."""
+def _rescore_champion(client, champion, protocol_digest: str, rescore) -> tuple[object, bool]:
+    """Re-evaluate the champion under the current protocol when its recorded one differs."""
+    champion_ref = ModelRef(name=champion.name, version=str(champion.version), run_id=champion.run_id)
+    log.info("re-evaluating champion %s version %s under the current protocol", champion.name, champion.version)
+    metrics = rescore(champion)
+    if metrics is None:
+        return champion, False
+    _tag_metrics(client, champion_ref, metrics, protocol_digest)
+    return client.get_model_version(champion.name, str(champion.version)), True
+
+
+def promote(
+    client: MlflowClient,
+    ref: ModelRef,
+    metrics: dict,
+    settings,
+    protocol_digest: str,
+    rescore: Callable[[object], dict | None] | None = None,
+) -> dict:
+    """Record the version's metrics, decide, then move `champion` or tag the version `challenger`.
+
+    `rescore(champion_version)` returns the champion's metrics under the current protocol, or
+    None when it cannot. It is called when the champion's recorded protocol differs and
+    `settings.reevaluate_champion` is set.
+    """
     _tag_metrics(client, ref, metrics, protocol_digest)
     champion = current_champion(client, ref.name)
-    decision = decide(ref, metrics.get(settings.metric), champion, settings)
-
-    # NOTE: the champion's value was measured under the protocol of its own evaluation. When the
-    # benchmark or the inference settings changed since, the champion is not re-evaluated, so the
-    # comparison mixes two protocols and the decision says so.
     champion_digest = (champion.tags or {}).get("evaluate.protocol_sha256") if champion is not None else None
-    decision["same_protocol"] = champion_digest in (None, protocol_digest)
+    stale = champion is not None and str(champion.version) != ref.version and champion_digest not in (None, protocol_digest)
+
+    reevaluated = False
+    if stale and settings.reevaluate_champion and rescore is not None:
+        champion, reevaluated = _rescore_champion(client, champion, protocol_digest, rescore)
+    decision = decide(ref, metrics.get(settings.metric), champion, settings)
+    decision["champion_reevaluated"] = reevaluated
+    decision["same_protocol"] = not stale or reevaluated
+
+    # NOTE: without re-evaluation the champion's value comes from another protocol (benchmark rows
+    # or inference settings), so the comparison mixes two protocols and the decision says so.
     if not decision["same_protocol"]:
         log.warning("champion %s was evaluated under another protocol (sha256 %s, now %s); comparing anyway",
                     decision["champion_version"], champion_digest, protocol_digest)

@@ -23,6 +23,7 @@ class PromotionSettings(Section):
     higher_is_better: bool = True
     margin: float = 0.0
     registered_model: str = "instructmove"
+    reevaluate_champion: bool = True
 
 
 class EvaluateSettings(Section):

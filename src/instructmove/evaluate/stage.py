@@ -11,23 +11,65 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from instructmove import layout, tracking
 from instructmove.evaluate.benchmark import find_benchmark_file, load_benchmark
 from instructmove.evaluate.clip_scorer import ClipUnavailable, load_clip
 from instructmove.evaluate.holdout import check_held_out
-from instructmove.evaluate.methods import INSTRUCTMOVE, build_editors
+from instructmove.evaluate.methods import INSTRUCTMOVE, InstructMoveEditor, build_editors
 from instructmove.evaluate.prepare import load_mask_view, load_view, resize_to
-from instructmove.evaluate.promotion import promote, resolve_model
+from instructmove.evaluate.promotion import download_pipeline, promote, resolve_model
 from instructmove.evaluate.report import make_grid, results_markdown
 from instructmove.evaluate.scoring import score_method, summarize
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Workload:
+    """The prepared benchmark that every pipeline is scored on."""
+
+    examples: list
+    sources: list
+    masks: list
+    instructions: list
+    compared_sources: list
+    compared_targets: list
+    size: tuple[int, int]
+    scorer: object
+
+
+def _model_metrics(entry: dict) -> dict:
+    return {key: value for key, value in entry.items() if key not in ("examples", "counts")}
+
+
+def _champion_rescorer(settings, resolution: int, workload: Workload, work_dir: Path):
+    """Return a function that scores a registered version's pipeline on the same workload."""
+
+    def rescore(version) -> dict | None:
+        try:
+            folder = download_pipeline(version, work_dir / f"v{version.version}")
+        except (MlflowException, OSError) as error:
+            log.warning("champion version %s: download of %s failed (%s)", version.version, version.source, error)
+            return None
+        if folder is None:
+            log.warning("champion version %s: no model_index.json in %s", version.version, version.source)
+            return None
+        editor = InstructMoveEditor(folder, settings, resolution)
+        edits = [resize_to(image, workload.size) for image in editor.edit(workload.sources, workload.instructions, workload.masks)]
+        rows = score_method(INSTRUCTMOVE, workload.examples, workload.compared_sources, workload.compared_targets,
+                            edits, workload.scorer)
+        return _model_metrics(summarize(rows)[INSTRUCTMOVE])
+
+    return rescore
 
 
 def _clip_status(folder: str | None):
@@ -88,14 +130,17 @@ def _log_standalone_metrics(metrics: dict) -> None:
         mlflow.log_metrics(tracking.numeric_metrics(metrics))
 
 
-def _promote_model(settings, summary: dict, benchmark_file: Path, count: int, run_id: str) -> dict | None:
+def _promote_model(params, summary: dict, benchmark_file: Path, workload: Workload, run_id: str) -> dict | None:
+    settings = params.evaluate
     if not settings.promotion.enabled:
         log.info("promotion skipped: evaluate.promotion.enabled is false")
         return None
     client = MlflowClient()
     ref = resolve_model(client, Path(settings.pipeline_dir), settings.promotion.registered_model, run_id)
-    model_metrics = {k: v for k, v in summary[INSTRUCTMOVE].items() if k not in ("examples", "counts")}
-    return promote(client, ref, model_metrics, settings.promotion, _protocol_digest(benchmark_file, count, settings))
+    digest = _protocol_digest(benchmark_file, len(workload.examples), settings)
+    with tempfile.TemporaryDirectory(prefix="champion-") as work_dir:
+        rescore = _champion_rescorer(settings, params.model.resolution, workload, Path(work_dir))
+        return promote(client, ref, _model_metrics(summary[INSTRUCTMOVE]), settings.promotion, digest, rescore)
 
 
 def run(params) -> dict:
@@ -119,6 +164,7 @@ def run(params) -> dict:
         compared_sources = [resize_to(image, size) for image in sources]
         compared_targets = [resize_to(load_view(e.target, settings.crop), size) if e.target else None for e in examples]
 
+        workload = Workload(examples, sources, masks, instructions, compared_sources, compared_targets, size, scorer)
         rows = []
         for method, images in edits.items():
             rows += score_method(method, examples, compared_sources, compared_targets, images, scorer)
@@ -129,7 +175,7 @@ def run(params) -> dict:
         (out_dir / "per_example.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
         grids = _write_grids(out_dir, edits, compared_sources, compared_targets, instructions, settings.grid_cell)
 
-        decision = _promote_model(settings, summary, benchmark_file, len(examples), active.info.run_id)
+        decision = _promote_model(params, summary, benchmark_file, workload, active.info.run_id)
         (out_dir / "promotion.json").write_text(json.dumps(decision, indent=2) + "\n")
         _log_to_mlflow(rows, summary, grids, decision)
 
