@@ -187,6 +187,19 @@ def test_malformed_json_twice_fails_with_raw_text(project, server):
     assert triplets["status"].iloc[1] == "ok"
 
 
+def test_failed_repair_keeps_first_tokens(project, server):
+    pairs = make_pairs(project, 2)
+    params = openai_params(project, server.base_url, api_key_env=KEY_ENV)
+    server.fail_pair(fingerprints(project, pairs, params)[0], Fault("malformed"), Fault("500"), Fault("500"))
+
+    _, triplets, _, _ = run_stage(project, server, max_attempts=2, max_failure_rate=0.5)
+
+    assert triplets["status"].tolist() == ["failed", "ok"]
+    assert triplets["error"].iloc[0].startswith("InternalServerError (HTTP 500)")
+    assert triplets["prompt_tokens"].tolist() == [PROMPT_TOKENS, PROMPT_TOKENS]
+    assert triplets["completion_tokens"].tolist() == [COMPLETION_TOKENS, COMPLETION_TOKENS]
+
+
 def test_declined_pair_is_kept_and_not_retried(project, server):
     pairs = make_pairs(project, 3)
     params = openai_params(project, server.base_url, api_key_env=KEY_ENV)

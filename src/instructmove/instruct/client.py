@@ -123,6 +123,7 @@ class PairClient:
             return self._failed(f"FrameError: {error}"), False
 
         messages = pair_messages(self.prompt, source_url, target_url)
+        tokens = [0, 0]
         try:
             first = await self.complete(messages)
             text = _reply_text(first)
@@ -145,7 +146,8 @@ class PairClient:
         except RequestFailed as error:
             if error.fatal:
                 raise
-            return self._failed(str(error)), False
+            # The tokens of a first reply whose repair request failed were still billed.
+            return self._failed(str(error), tokens=tokens), False
 
         return self._answer(reply, text, tokens), True
 
