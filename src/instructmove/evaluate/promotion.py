@@ -35,7 +35,7 @@ class ModelRef:
 
 @dataclass(frozen=True)
 class Registration:
-    """What the train stage recorded in `registration.json`: a registered version and/or a logged model URI."""
+    """The train stage's record in `registration.json`: a registered version, a logged model URI, or both."""
 
     name: str | None
     version: str | None
@@ -84,8 +84,8 @@ def _registered(client: MlflowClient, record: Registration) -> ModelRef | None:
 def resolve_model(client: MlflowClient, pipeline_dir: Path, fallback_name: str, run_id: str) -> ModelRef:
     """Find the registry version of the evaluated pipeline, registering it when the train stage did not.
 
-    Order: the version in registration.json; else the model the train run logged (its model_uri)
-    registered under `fallback_name`; else the pipeline folder logged to this run and registered.
+    The order: the version named in registration.json. Else the model the train run logged (its
+    model_uri), registered under `fallback_name`. Else the pipeline folder, logged to this run and registered.
     """
     record = read_registration(pipeline_dir)
     if record is not None:
@@ -203,7 +203,7 @@ def promote(
     decision["same_protocol"] = not stale or reevaluated
 
     # NOTE: without re-evaluation the champion's value comes from another protocol (benchmark rows
-    # or inference settings), so the comparison mixes two protocols and the decision says so.
+    # or inference settings), so the comparison mixes two protocols and the decision records it.
     if not decision["same_protocol"]:
         log.warning("champion %s was evaluated under another protocol (sha256 %s, now %s); comparing anyway",
                     decision["champion_version"], champion_digest, protocol_digest)
