@@ -95,3 +95,21 @@ def test_invalid_log_level_names_value():
 
     with pytest.raises(SystemExit, match="invalid log level 'VERBOSE'"):
         setup_logging("verbose")
+
+
+@pytest.mark.parametrize(
+    ("artifact_dir", "expected"),
+    [("s3://bucket/mlruns", "s3://bucket/mlruns"), ("mlruns", "{root}/mlruns")],
+)
+def test_tracking_artifact_location(tmp_path, artifact_dir, expected):
+    from mlflow.tracking import MlflowClient
+
+    from instructmove import tracking
+
+    settings = parse_params({"tracking": {"uri": "sqlite:///mlflow.db", "artifact_dir": artifact_dir,
+                                          "experiment": "artifacts"}}).tracking
+    experiment_id = tracking.configure(settings, tmp_path)
+
+    client = MlflowClient(tracking.resolve_uri(settings.uri, tmp_path))
+    location = client.get_experiment(experiment_id).artifact_location
+    assert location.removeprefix("file://") == expected.format(root=tmp_path.resolve())

@@ -49,10 +49,13 @@ def configure(settings, root: Path | str = ".") -> str:
     if experiment is not None:
         mlflow.set_experiment(settings.experiment)
         return experiment.experiment_id
-    artifact_dir = Path(settings.artifact_dir)
-    if not artifact_dir.is_absolute() and "://" not in settings.artifact_dir:
-        artifact_dir = (Path(root) / artifact_dir).resolve()
-    location = artifact_dir.as_uri() if isinstance(artifact_dir, Path) else settings.artifact_dir
+    if "://" in settings.artifact_dir:  # an object store such as s3://bucket/mlruns
+        location = settings.artifact_dir
+    else:
+        artifact_dir = Path(settings.artifact_dir)
+        if not artifact_dir.is_absolute():
+            artifact_dir = (Path(root) / artifact_dir).resolve()
+        location = artifact_dir.as_uri()
     experiment_id = mlflow.create_experiment(settings.experiment, artifact_location=location)
     mlflow.set_experiment(settings.experiment)
     return experiment_id
