@@ -87,12 +87,14 @@ def mlflow_store(tmp_path_factory) -> Path:
 
 
 def make_params(store: Path, videos_dir: Path, **pairs) -> Params:
-    """Return the repository's params with the videos folder, the MLflow store in `store`, and pairs overrides."""
-    raw = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
-    raw["ingest"]["videos_dir"] = str(videos_dir)
-    raw["tracking"]["uri"] = f"sqlite:///{store / 'mlflow.db'}"
-    raw["tracking"]["artifact_dir"] = str(store / "mlruns")
-    raw["pairs"].update(pairs)
+    """Return params with the repository's ingest and pairs sections, the videos folder, the MLflow
+    store in `store`, and pairs overrides. Other sections keep their defaults."""
+    repository = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    raw = {
+        "ingest": {**repository["ingest"], "videos_dir": str(videos_dir)},
+        "pairs": {**repository["pairs"], **pairs},
+        "tracking": {"uri": f"sqlite:///{store / 'mlflow.db'}", "artifact_dir": str(store / "mlruns")},
+    }
     return parse_params(raw)
 
 

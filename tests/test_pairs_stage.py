@@ -129,13 +129,18 @@ def test_corrupt_frames_reject_candidates(tmp_path, monkeypatch):
     folder = tmp_path / "videos"
     folder.mkdir()
     source = motion_clip(tmp_path / "source.mp4", seconds=4)
-    # Damages frames 13 to 29 of 40: few enough that ingest keeps the clip.
+    # Damages about frames 13 to 29 of 40. Which frames fail varies between runs (decoding
+    # damaged H.264 is not deterministic), so ingest may keep the clip or reject it.
     corrupt_clip(source, folder / "damaged.mp4", 0.45, 0.5)
     pairs, metrics = _mine(make_params(tmp_path, folder))
+    video = pd.read_parquet(layout.VIDEOS_TABLE).iloc[0]
 
     assert metrics["videos_failed"] == {}
-    assert metrics["rejects"]["corrupt frames"] > 0
     assert len(pairs) == metrics["pairs"]
+    if video["status"] == "ok":
+        assert metrics["rejects"]["corrupt frames"] > 0
+    else:
+        assert video["reject_reason"] == "corrupt frames"
 
 
 def test_stage_run_writes_metrics(project, mlflow_store):
