@@ -29,6 +29,7 @@ def test_repository_params_are_valid():
         ("model", "preset", "huge", "tiny-pixel"),
         ("train", "max_steps", "many", "integer"),
         ("pairs", "no_such_key", 1, "unknown key"),
+        ("instruct", "base_url", "localhost:8000/v1", "must be an http:// or https:// URL"),
     ],
 )
 def test_invalid_value_names_key_and_value(section, key, value, fragment):

@@ -1,8 +1,9 @@
 """Settings of the `instruct` stage (params.yaml section `instruct`)."""
 
 from typing import Literal
+from urllib.parse import urlparse
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from instructmove.layout import INSTRUCT_CACHE
 from instructmove.settings_base import Section
@@ -64,6 +65,15 @@ class InstructSettings(Section):
     )
 
     flow: FlowWriterSettings = Field(default_factory=FlowWriterSettings)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_http(cls, value: str) -> str:
+        # Without this check, a URL with no scheme fails every request as a retried connection error.
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8000/v1")
+        return value
 
     @model_validator(mode="after")
     def _backoff_is_ordered(self):
