@@ -99,7 +99,7 @@ def make_params(store: Path, videos_dir: Path, **pairs) -> Params:
 
 
 def probe_or_crash(path: str, check_frames: int) -> dict:
-    """Probe like the stage does, but kill the process with SIGKILL on files named *crash*."""
+    """Probe like the stage does, but die by SIGKILL on files named *crash* and hang on *hang*."""
     if CRASH_MARKER in Path(path).name:
         os.kill(os.getpid(), signal.SIGKILL)
     if HANG_MARKER in Path(path).name:
@@ -117,8 +117,8 @@ def mine_or_exit(video: dict, settings_values: dict) -> dict:
 def corrupt_clip(source: Path, path: Path, start: float, end: float) -> Path:
     """Copy a clip with the bytes between the fractions `start` and `end` of the file replaced by noise.
 
-    The container index stays intact, so decord opens the file and raises only on the frames
-    whose packets were overwritten.
+    When the range leaves the container index alone, decord opens the file and raises only on
+    the frames whose packets were overwritten.
     """
     data = bytearray(source.read_bytes())
     first, last = int(len(data) * start), int(len(data) * end)
