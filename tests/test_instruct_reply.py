@@ -153,17 +153,20 @@ def test_backoff_grows_and_stays_bounded():
 
 
 def test_pacer_spaces_requests():
+    # Each start is checked against the schedule from the first call: on a loaded machine one late
+    # wake-up shortens the observed gap to the next start, though the schedule still holds.
     async def start_times() -> list[float]:
         pacer = RequestPacer(requests_per_minute=1200)
+        begin = time.monotonic()
         times = []
         for _ in range(6):
             await pacer.wait()
-            times.append(time.monotonic())
+            times.append(time.monotonic() - begin)
         return times
 
     times = asyncio.run(start_times())
-    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
-    assert min(gaps) >= 0.045
+    for index, elapsed in enumerate(times):
+        assert elapsed >= index * 0.05 - 0.002, (index, times)
 
 
 def test_pacer_pause_holds_requests():
