@@ -11,12 +11,15 @@ import json
 import logging
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import yaml
+
+from instructmove.layout import metrics_file
 
 log = logging.getLogger(__name__)
 
@@ -145,4 +148,20 @@ def stage_run(stage: str, params) -> Iterator[mlflow.ActiveRun]:
         mlflow.set_tags({**common_tags(), "instructmove.stage": stage, "instructmove.standalone": "true"})
         for name in STAGE_SECTIONS.get(stage, ()):
             log_params_section(name, params.section(name))
+        started = time.time()
         yield run
+        _log_metrics_file(stage, run.info.run_id, since=started)
+
+
+def _log_metrics_file(stage: str, run_id: str, since: float) -> None:
+    """Log a freshly written metrics file to a standalone run, which has no flow runner to do it.
+
+    Keys the stage already logged itself are left alone.
+    """
+    path = metrics_file(stage)
+    if not path.is_file() or path.stat().st_mtime < since:
+        return
+    logged = set(mlflow.get_run(run_id).data.metrics)
+    fresh = {key: value for key, value in numeric_metrics(json.loads(path.read_text())).items() if key not in logged}
+    if fresh:
+        mlflow.log_metrics(fresh)
