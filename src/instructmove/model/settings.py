@@ -63,6 +63,10 @@ class TrainSettings(Section):
     register_model: bool = True
     registered_model_name: str = Field("instructmove", min_length=1)
     init_from: str = Field("scratch", min_length=1)
+    accelerator: Literal["auto", "cpu", "gpu"] = "auto"
+    devices: int = Field(1, ge=-1)
+    strategy: Literal["auto", "ddp", "ddp_spawn", "ddp_fork", "fsdp"] = "auto"
+    num_nodes: int = Field(1, ge=1)
 
     @model_validator(mode="after")
     def _check_rates(self):
@@ -72,6 +76,8 @@ class TrainSettings(Section):
                 f"text_drop_rate + image_drop_rate + both_drop_rate = {total:.3f} exceeds 1; "
                 "they are disjoint events, so lower them"
             )
+        if self.devices == 0:
+            raise ValueError("devices = 0 is invalid: use a positive count, or -1 for every device of the node")
         if self.canny_low > self.canny_high:
             raise ValueError(f"canny_low {self.canny_low} is above canny_high {self.canny_high}; swap them")
         return self

@@ -86,8 +86,10 @@ def make_trainer(params, logger, callbacks) -> L.Trainer:
     settings = params.train
     return L.Trainer(
         max_steps=settings.max_steps,
-        accelerator="auto",
-        devices=1,
+        accelerator=settings.accelerator,
+        devices=settings.devices,
+        strategy=settings.strategy,
+        num_nodes=settings.num_nodes,
         precision=PRECISION[settings.precision],
         accumulate_grad_batches=settings.gradient_accumulation_steps,
         gradient_clip_val=settings.max_grad_norm,
@@ -170,6 +172,9 @@ def run(params) -> dict:
         trainer.fit(module, loader, ckpt_path=str(checkpoint_path) if checkpoint_path else None)
         trainer.save_checkpoint(layout.CHECKPOINT_DIR / "last.ckpt")
 
+        # Under `ddp` every rank runs this command to the end; only rank 0 writes and registers.
+        if not trainer.is_global_zero:
+            return {}
         save_pipeline(module, layout.PIPELINE_DIR)
         log_and_register(layout.PIPELINE_DIR, settings.registered_model_name, settings.register_model)
 
