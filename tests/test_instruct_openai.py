@@ -286,6 +286,15 @@ def test_authentication_error_stops_stage(project, server, caplog):
     assert "sk-test-0123456789" not in caplog.text
 
 
+def test_key_with_trailing_newline_is_stripped(project, server, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, "sk-test-0123456789\n")
+
+    _, triplets, _, _ = run_stage(project, server, count=2)
+
+    assert (triplets["status"] == "ok").all()
+    assert {seen.authorization for seen in server.requests} == {"Bearer sk-test-0123456789"}
+
+
 def test_missing_key_for_local_server(project, server, monkeypatch, caplog):
     monkeypatch.delenv(KEY_ENV)
     caplog.set_level(logging.INFO)

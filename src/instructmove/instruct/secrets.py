@@ -19,7 +19,8 @@ HOSTS_REQUIRING_KEY = ("api.openai.com",)
 
 def read_api_key(settings: InstructSettings) -> str:
     """Return the key from the environment variable named by instruct.api_key_env, or a placeholder."""
-    value = os.environ.get(settings.api_key_env, "")
+    # A key read from a file often ends in a newline, which httpx rejects as an illegal header value.
+    value = os.environ.get(settings.api_key_env, "").strip()
     if value:
         log.info("instruct: using the API key from environment variable %s", settings.api_key_env)
         return value
