@@ -1,4 +1,4 @@
-"""Scale-out settings that run on this machine: Lightning DDP on two CPU processes."""
+"""Scale-out settings that run on this machine: Lightning DDP on two CPU processes, a local Dask cluster."""
 
 import json
 import os
@@ -36,3 +36,21 @@ def test_train_ddp_two_cpu_processes(tmp_path):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     versions = MlflowClient().search_model_versions("name='instructmove'")
     assert len(versions) == 1
+
+
+def test_instruct_on_local_dask_cluster(tmp_path, monkeypatch, caplog):
+    from helpers_instruct import make_pairs, make_params
+
+    from instructmove.instruct.stage import write_results
+
+    monkeypatch.chdir(tmp_path)
+    pairs = make_pairs(tmp_path, 12)
+    local, _ = write_results(pairs, make_params(tmp_path).instruct)
+
+    settings = make_params(tmp_path, executor="dask", dask_workers=2).instruct
+    with caplog.at_level("INFO", logger="instructmove.instruct.distributed"):
+        on_dask, _ = write_results(pairs, settings)
+
+    assert "on Dask scheduler tcp://127.0.0.1" in caplog.text
+    assert on_dask == local
+    assert len(on_dask) == 12

@@ -58,6 +58,11 @@ class InstructSettings(Section):
     retry_after_max_s: float = Field(600.0, gt=0)
     max_failure_rate: float = Field(0.05, ge=0, le=1)
 
+    # Where the pairs are processed
+    executor: Literal["local", "dask"] = "local"
+    dask_address: str | None = None
+    dask_workers: int = Field(2, ge=1)
+
     # Cache and cost
     cache_dir: str = str(INSTRUCT_CACHE)
     prices: dict[str, Price] = Field(

@@ -51,6 +51,10 @@ def run(params) -> dict:
 def write_results(pairs: pd.DataFrame, settings: InstructSettings) -> tuple[dict[str, dict], dict]:
     """Write a result row per pair with the configured backend; return the rows and run counters."""
     records = pairs.to_dict("records")
+    if settings.executor == "dask":
+        from instructmove.instruct.distributed import write_on_dask
+
+        return write_on_dask(records, settings)
     if settings.backend == "flow":
         return flow_writer.write_all(records, settings.flow, settings.seed), {}
 
