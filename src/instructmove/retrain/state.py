@@ -1,4 +1,4 @@
-"""What the retrain flow remembers between runs, kept as JSON in `retrain.state_dir`.
+"""State of the retrain flow between runs, kept as JSON in `retrain.state_dir`.
 
 - `trained_pairs`: ids of the accepted pairs the last successful training saw; pairs
   accepted since then are the "new" pairs that decide whether to retrain.
