@@ -313,3 +313,22 @@ def test_settings_reject_invalid_values(key, value, fragment):
 
     assert "validate" in str(caught.value)
     assert fragment in str(caught.value)
+
+
+def test_split_stable_as_videos_grow():
+    from instructmove.validate.split import eval_videos
+
+    videos = [f"video{index:03d}" for index in range(40)]
+    before = eval_videos(videos[:30], 0.2, seed=0)
+    after = eval_videos(videos, 0.2, seed=0)
+    assert before
+    assert before <= after
+    assert not (after - before) & set(videos[:30])
+
+
+def test_split_guards_small_sets():
+    from instructmove.validate.split import eval_videos
+
+    assert eval_videos(["only"], 0.5, seed=0) == set()
+    assert len(eval_videos(["a", "b"], 0.01, seed=0)) == 1
+    assert len(eval_videos(["a", "b"], 0.99, seed=0)) == 1
