@@ -44,7 +44,7 @@ ifeq ($(strip $(VIDEOS)),)
 	$(BIN)/python -m instructmove.samples --from-params params.yaml
 	$(BIN)/python flows/pipeline.py
 else
-	$(BIN)/python flows/pipeline.py --set ingest.videos_dir=$(VIDEOS)
+	$(BIN)/python flows/pipeline.py --set 'ingest.videos_dir=$(VIDEOS)'
 endif
 
 test: install

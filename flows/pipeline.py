@@ -45,10 +45,12 @@ def pipeline(root: str = ".", stages: list[str] | None = None, overrides: list[s
     root_path = Path(root).resolve()
     apply_overrides(root_path / "params.yaml", overrides or [])
     params = load_params(root_path / "params.yaml")
-    stages = list(stages or tracking.STAGES)
-    unknown = sorted(set(stages) - set(tracking.STAGES))
+    requested = list(stages or tracking.STAGES)
+    unknown = sorted(set(requested) - set(tracking.STAGES))
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; choose from {list(tracking.STAGES)}")
+    # Stages always run in pipeline order, whatever order they were named in.
+    stages = [stage for stage in tracking.STAGES if stage in requested]
 
     experiment_id = tracking.configure(params.tracking, root_path)
     client = MlflowClient()

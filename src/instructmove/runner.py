@@ -102,7 +102,10 @@ def run_stage(root: Path, stage: str, params, experiment_id: str, parent_run_id:
     for section in tracking.STAGE_SECTIONS[stage]:
         for key, value in tracking.flatten(params.section(section)).items():
             params_flat[f"{section}.{key}"] = str(value)[:500]
-    client.log_batch(run_id, params=[Param(k, v) for k, v in params_flat.items()])
+    # MLflow accepts at most 100 params per batch.
+    items = [Param(key, value) for key, value in params_flat.items()]
+    for start in range(0, len(items), 100):
+        client.log_batch(run_id, params=items[start:start + 100])
 
     saved = {key: os.environ.get(key) for key in (tracking.RUN_ID_ENV, "PATH")}
     os.environ.update(_stage_environment(run_id))
