@@ -5,6 +5,7 @@ import io
 import json
 import random
 import time
+from pathlib import Path
 from email.utils import formatdate
 
 import pytest
@@ -199,3 +200,13 @@ def test_frame_data_url_passes_small_jpeg_through(tmp_path):
     with Image.open(io.BytesIO(base64.b64decode(large_url.split(",", 1)[1]))) as decoded:
         assert decoded.format == "JPEG"
         assert decoded.size == (256, 128)
+
+
+def test_cache_dir_follows_dvc_root(monkeypatch, tmp_path):
+    from instructmove.instruct.mllm_backend import resolve_cache_dir
+
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    assert resolve_cache_dir(".cache/instruct") == Path(".cache/instruct")
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    assert resolve_cache_dir(".cache/instruct") == tmp_path / ".cache/instruct"
+    assert resolve_cache_dir("/srv/cache") == Path("/srv/cache")

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,11 +26,23 @@ log = logging.getLogger(__name__)
 LOGGED_FAILURES = 20
 
 
+def resolve_cache_dir(cache_dir: str) -> Path:
+    """Resolve a relative cache path against the repository root.
+
+    `dvc exp run --temp` and `--queue` run stages in a temporary copy and set DVC_ROOT to the
+    original root; resolving there keeps paid answers across experiments.
+    """
+    path = Path(cache_dir).expanduser()
+    if path.is_absolute():
+        return path
+    return Path(os.environ.get("DVC_ROOT", ".")) / path
+
+
 def instruct_pairs(pairs: list[dict], settings: InstructSettings) -> tuple[dict[str, dict], dict]:
     """Return a result row per pair id and the run counters (requests, retries, tokens, cache hits)."""
     prompt = load_prompt(settings.prompt_version)
     secret = read_api_key(settings)
-    cache = ResponseCache(Path(settings.cache_dir).expanduser())
+    cache = ResponseCache(resolve_cache_dir(settings.cache_dir))
     try:
         with redacted_logging(secret):
             return _instruct_with_cache(pairs, settings, prompt, secret, cache)
