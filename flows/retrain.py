@@ -54,6 +54,17 @@ def add_videos(root: str, inbox_dir: str | None, manifest: str | None) -> list[s
     return [target for _, target in added]
 
 
+def _champion_version(params: Params) -> str:
+    """Return the registry version behind the `champion` alias, or 'none'."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        return str(MlflowClient().get_model_version_by_alias(params.train.registered_model_name, "champion").version)
+    except MlflowException:
+        return "none"
+
+
 def _stale_stages(root: Path, stages: tuple[str, ...]) -> list[str]:
     with contextlib.chdir(root), Repo(".") as repo:
         status = repo.status(targets=list(stages))
@@ -145,13 +156,17 @@ def retrain(root: str = ".", inbox_dir: str | None = None, manifest: str | None 
     with lock:
         result.mlflow_run_id = start_run(experiment_id, root_path, result.prefect_flow_run_id)
         logger.info("retrain run: MLflow run %s, corpus %s", result.mlflow_run_id, params.ingest.videos_dir)
+        champion = _champion_version(params)
         try:
             _retrain_locked(root_path, params, result, experiment_id, sources)
         except BaseException as error:
             removed = roll_back_pending(state_dir)
+            now = _champion_version(params)
+            champion_note = (f"the champion is still version {champion}" if now == champion
+                             else f"the champion moved from version {champion} to {now} before the failure")
             result.outcome = "failed"
             result.reason = (f"{type(error).__name__}: {error}; removed the {len(removed)} video(s) this run "
-                             "added, the champion was not changed")
+                             f"added; {champion_note}")
             result.seconds = time.perf_counter() - started
             finish_run(result, state_dir, error=error)
             logger.error("retrain failed: %s", result.reason)

@@ -138,3 +138,29 @@ def test_lock_excludes_other_process(tmp_path):
     lock = RunLock(path)
     assert lock.acquire()
     lock.release()
+
+
+def test_failed_intake_is_recorded(tmp_path):
+    import json
+
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from flows.retrain import retrain
+
+    (tmp_path / "params.yaml").write_text(
+        "retrain:\n  inbox_dir: null\n  manifest: missing.txt\n"
+        f"tracking:\n  uri: sqlite:///{tmp_path / 'mlflow.db'}\n  artifact_dir: {tmp_path / 'mlruns'}\n"
+    )
+
+    state = retrain(root=str(tmp_path), return_state=True)
+
+    assert state.is_failed()
+    assert "retrain.manifest" in state.message
+    last_run = json.loads((tmp_path / ".cache" / "retrain" / "last_run.json").read_text())
+    assert last_run["outcome"] == "failed"
+    assert "the champion is still version none" in last_run["reason"]
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run = MlflowClient().get_run(last_run["mlflow_run_id"])
+    assert run.info.status == "FAILED"
+    assert "retrain.manifest" in run.data.tags["instructmove.error"]
