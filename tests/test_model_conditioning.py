@@ -99,3 +99,21 @@ def test_widened_conv_in_keeps_output():
     assert unet.config.in_channels == 6
     assert torch.equal(unet.conv_in.weight[:, 3:], torch.zeros_like(unet.conv_in.weight[:, 3:]))
     assert torch.allclose(before, after, atol=1e-6)
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
+def test_regression_target_per_prediction_type(prediction_type):
+    from diffusers import DDPMScheduler
+
+    from instructmove.model.conditioning import regression_target
+
+    scheduler = DDPMScheduler(num_train_timesteps=1000, prediction_type=prediction_type)
+    clean = torch.full((2, 3, 4, 4), 0.5)
+    noise = torch.full((2, 3, 4, 4), -1.0)
+    timesteps = torch.tensor([10, 900])
+    expected = {
+        "epsilon": noise,
+        "v_prediction": scheduler.get_velocity(clean, noise, timesteps),
+        "sample": clean,
+    }[prediction_type]
+    assert torch.equal(regression_target(scheduler, clean, noise, timesteps), expected)

@@ -98,9 +98,19 @@ def build_tiny(settings) -> Components:
         unet=tiny_unet(settings, channels, channels),
         text_encoder=tiny_text_encoder(settings, tokenizer),
         tokenizer=tokenizer,
-        scheduler=DDPMScheduler(num_train_timesteps=1000, beta_schedule=beta_schedule),
+        scheduler=DDPMScheduler(
+            num_train_timesteps=1000, beta_schedule=beta_schedule,
+            prediction_type=settings.prediction_type or "epsilon",
+        ),
         vae=tiny_vae(settings) if settings.preset == "tiny-latent" else None,
     )
+
+
+def _sd15_scheduler(folder: Path, prediction_type: str | None) -> DDPMScheduler:
+    scheduler = DDPMScheduler.from_pretrained(folder, subfolder="scheduler")
+    if prediction_type is None:
+        return scheduler
+    return DDPMScheduler.from_config(scheduler.config, prediction_type=prediction_type)
 
 
 def load_sd15(settings) -> Components:
@@ -118,7 +128,7 @@ def load_sd15(settings) -> Components:
         unet=UNet2DConditionModel.from_pretrained(folder, subfolder="unet"),
         text_encoder=CLIPTextModel.from_pretrained(folder, subfolder="text_encoder"),
         tokenizer=CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer"),
-        scheduler=DDPMScheduler.from_pretrained(folder, subfolder="scheduler"),
+        scheduler=_sd15_scheduler(folder, settings.prediction_type),
         vae=AutoencoderKL.from_pretrained(folder, subfolder="vae"),
     )
 

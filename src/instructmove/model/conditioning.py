@@ -35,8 +35,24 @@ def control_input(control: torch.Tensor, conditioning: str) -> torch.Tensor:
 
 
 def denoising_loss(prediction: torch.Tensor, noise: torch.Tensor, conditioning: str) -> torch.Tensor:
-    """Mean squared error between the predicted and the true noise, on the target only."""
+    """Mean squared error between the prediction and its regression target, on the target only.
+
+    `noise` is the regression target: the true noise for epsilon prediction, the velocity for
+    v-prediction, or the clean target for sample prediction (see `regression_target`).
+    """
     return F.mse_loss(target_part(prediction, conditioning).float(), noise.float())
+
+
+def regression_target(scheduler, clean: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    """Return what the UNet should predict under the scheduler's prediction type."""
+    prediction_type = scheduler.config.prediction_type
+    if prediction_type == "epsilon":
+        return noise
+    if prediction_type == "v_prediction":
+        return scheduler.get_velocity(clean, noise, timesteps)
+    if prediction_type == "sample":
+        return clean
+    raise ValueError(f"scheduler prediction_type {prediction_type!r} is not supported; use epsilon, v_prediction or sample")
 
 
 def sample_dropout(

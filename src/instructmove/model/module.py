@@ -8,7 +8,9 @@ from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 
 from instructmove.model.components import Components
-from instructmove.model.conditioning import control_input, denoising_loss, sample_dropout, unet_input
+from instructmove.model.conditioning import (
+    control_input, denoising_loss, regression_target, sample_dropout, unet_input,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +102,8 @@ class InstructMoveModule(L.LightningModule):
             residuals = {"down_block_additional_residuals": down, "mid_block_additional_residual": mid}
         prediction = self.unet(model_input, timesteps, encoder_hidden_states=embeddings, **residuals).sample
 
-        loss = denoising_loss(prediction, noise, self.model_settings.conditioning)
+        expected = regression_target(self.noise_scheduler, target, noise, timesteps)
+        loss = denoising_loss(prediction, expected, self.model_settings.conditioning)
         self._step_losses.append(loss.item())
         self.log("train/loss", loss, on_step=True, prog_bar=True, batch_size=size)
         self.log("train/lr", self.lr_schedulers().get_last_lr()[0], on_step=True, batch_size=size)

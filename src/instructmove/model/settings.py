@@ -14,6 +14,9 @@ class ModelSettings(Section):
     pretrained_dir: str | None = None
     tiny_channels: list[int] = Field(default_factory=lambda: [32, 64], min_length=2, max_length=4)
     tiny_text_dim: int = Field(32, ge=8)
+    # What the UNet regresses. null keeps the scheduler's own setting (epsilon for the tiny presets,
+    # the folder's scheduler config for sd15).
+    prediction_type: Literal["epsilon", "v_prediction", "sample"] | None = None
 
     @model_validator(mode="after")
     def _check_resolution(self):
