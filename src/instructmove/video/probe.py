@@ -62,7 +62,11 @@ def probe_video(path: str, check_frames: int) -> dict:
     last = _last_decodable(reader, header_frames)
     num_frames = last + 1
     sample = np.unique(np.linspace(0, last, num=min(check_frames, num_frames)).round().astype(int))
+    # Seeking into damaged packets can leave decord's decoder state broken, so that even intact
+    # frames fail afterwards; sample on a fresh reader and retry each failure on another one.
+    reader = open_native(file)
     failed = [int(index) for index in sample if not _decodes(reader, int(index))]
+    failed = [index for index in failed if not _decodes(open_native(file), index)]
     if len(failed) * 2 > len(sample):
         raise VideoDecodeError(
             "corrupt frames", f"{len(failed)} of {len(sample)} sampled frames fail to decode (indices {failed})"
