@@ -168,3 +168,14 @@ def test_champion_reevaluated_under_new_protocol(in_project):
     # Same weights, same seeds, same protocol: the re-evaluated champion scores what the candidate scores.
     assert decision["champion_value"] == pytest.approx(second["methods"]["instructmove"]["psnr"])
     assert decision["champion_value"] != pytest.approx(first["candidate_value"])
+
+
+def test_protocol_digest_covers_batch_size(tmp_path):
+    from instructmove.evaluate.stage import _protocol_digest
+
+    benchmark = tmp_path / "benchmark.jsonl"
+    benchmark.write_text('{"source": "a.png", "instruction": "Raise the arm"}\n')
+    small = _protocol_digest(benchmark, 1, _params(tmp_path, batch_size=2).evaluate)
+    large = _protocol_digest(benchmark, 1, _params(tmp_path, batch_size=4).evaluate)
+
+    assert small != large

@@ -88,6 +88,8 @@ def _protocol_digest(path: Path, count: int, settings) -> str:
         "examples": count, "crop": settings.crop, "seed": settings.seed, "steps": settings.num_inference_steps,
         "guidance_scale": settings.guidance_scale, "image_guidance_scale": settings.image_guidance_scale,
         "clip_model": settings.clip_model,
+        # The editors seed each batch, so the batch size decides every example's starting noise.
+        "batch_size": settings.batch_size,
     }
     digest.update(json.dumps(protocol, sort_keys=True).encode())
     return digest.hexdigest()
