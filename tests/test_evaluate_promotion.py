@@ -187,3 +187,9 @@ def test_logged_but_unregistered_model_is_registered(client, name, tmp_path):
     assert found.version == "1"
     assert found.run_id == run.info.run_id
     assert client.get_model_version(name, "1").run_id == run.info.run_id
+
+
+@pytest.mark.parametrize(("metric", "higher_is_better"), [("l1", True), ("psnr", False)])
+def test_settings_reject_wrong_direction(metric, higher_is_better):
+    with pytest.raises(ValueError, match=f"Set higher_is_better: {str(not higher_is_better).lower()}"):
+        PromotionSettings(metric=metric, higher_is_better=higher_is_better)

@@ -2,12 +2,14 @@
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from instructmove.settings_base import Section
 
 # Metric names as they appear in metrics/evaluate.json and the results table.
 METRIC_NAMES = ("psnr", "ssim", "l1", "clip_i", "clip_d", "clip_t", "clip_inst")
+# Metrics where a smaller value is a better edit; every other metric is better when larger.
+LOWER_IS_BETTER = ("l1",)
 
 
 class BaselineSettings(Section):
@@ -24,6 +26,16 @@ class PromotionSettings(Section):
     margin: float = 0.0
     registered_model: str = "instructmove"
     reevaluate_champion: bool = True
+
+    @model_validator(mode="after")
+    def _direction_fits_metric(self):
+        expected = self.metric not in LOWER_IS_BETTER
+        if self.higher_is_better != expected:
+            raise ValueError(
+                f"higher_is_better = {str(self.higher_is_better).lower()} contradicts metric {self.metric}, "
+                f"where {'higher' if expected else 'lower'} is better. Set higher_is_better: {str(expected).lower()}"
+            )
+        return self
 
 
 class EvaluateSettings(Section):
