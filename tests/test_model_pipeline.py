@@ -197,3 +197,9 @@ def test_sd15_missing_folder_named(tmp_path):
     settings = ModelSettings(preset="sd15", resolution=64, pretrained_dir=str(tmp_path / "absent"))
     with pytest.raises(StageError, match="does not exist"):
         build_components(settings)
+
+
+@pytest.mark.parametrize(("preset", "clipped"), [("tiny-pixel", True), ("tiny-latent", False)])
+def test_sample_clipping_only_in_pixels(preset, clipped):
+    pipe = build_pipeline(ModelSettings(preset=preset, resolution=32, **TINY))
+    assert pipe.scheduler.config.clip_sample is clipped

@@ -101,6 +101,8 @@ def build_tiny(settings) -> Components:
         scheduler=DDPMScheduler(
             num_train_timesteps=1000, beta_schedule=beta_schedule,
             prediction_type=settings.prediction_type or "epsilon",
+            # Clipping the predicted sample to [-1, 1] fits pixels only; VAE latents range wider.
+            clip_sample=settings.preset == "tiny-pixel",
         ),
         vae=tiny_vae(settings) if settings.preset == "tiny-latent" else None,
     )
