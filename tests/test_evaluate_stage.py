@@ -175,7 +175,17 @@ def test_protocol_digest_covers_batch_size(tmp_path):
 
     benchmark = tmp_path / "benchmark.jsonl"
     benchmark.write_text('{"source": "a.png", "instruction": "Raise the arm"}\n')
-    small = _protocol_digest(benchmark, 1, _params(tmp_path, batch_size=2).evaluate)
-    large = _protocol_digest(benchmark, 1, _params(tmp_path, batch_size=4).evaluate)
+    small = _protocol_digest(benchmark, 1, _params(tmp_path, batch_size=2).evaluate, (16, 16))
+    large = _protocol_digest(benchmark, 1, _params(tmp_path, batch_size=4).evaluate, (16, 16))
 
     assert small != large
+
+
+def test_protocol_digest_covers_scoring_size(tmp_path):
+    from instructmove.evaluate.stage import _protocol_digest
+
+    benchmark = tmp_path / "benchmark.jsonl"
+    benchmark.write_text('{"source": "a.png", "instruction": "Raise the arm"}\n')
+    settings = _params(tmp_path).evaluate
+
+    assert _protocol_digest(benchmark, 1, settings, (16, 16)) != _protocol_digest(benchmark, 1, settings, (32, 32))

@@ -81,8 +81,8 @@ def _clip_status(folder: str | None):
     return scorer, {"computed": True, "reason": None, "model": folder}
 
 
-def _protocol_digest(path: Path, count: int, settings) -> str:
-    """Hash what makes two evaluations comparable: the benchmark rows used and the inference settings."""
+def _protocol_digest(path: Path, count: int, settings, size: tuple[int, int]) -> str:
+    """Hash what makes two evaluations comparable: the benchmark rows, the inference settings and the scoring size."""
     digest = hashlib.sha256(path.read_bytes())
     protocol = {
         "examples": count, "crop": settings.crop, "seed": settings.seed, "steps": settings.num_inference_steps,
@@ -90,6 +90,8 @@ def _protocol_digest(path: Path, count: int, settings) -> str:
         "clip_model": settings.clip_model,
         # The editors seed each batch, so the batch size decides every example's starting noise.
         "batch_size": settings.batch_size,
+        # Every metric is computed at the evaluated model's output size (width, height).
+        "size": list(size),
     }
     digest.update(json.dumps(protocol, sort_keys=True).encode())
     return digest.hexdigest()
@@ -139,7 +141,7 @@ def _promote_model(params, summary: dict, benchmark_file: Path, workload: Worklo
         return None
     client = MlflowClient()
     ref = resolve_model(client, Path(settings.pipeline_dir), settings.promotion.registered_model, run_id)
-    digest = _protocol_digest(benchmark_file, len(workload.examples), settings)
+    digest = _protocol_digest(benchmark_file, len(workload.examples), settings, workload.size)
     with tempfile.TemporaryDirectory(prefix="champion-") as work_dir:
         rescore = _champion_rescorer(settings, params.model.resolution, workload, Path(work_dir))
         return promote(client, ref, _model_metrics(summary[INSTRUCTMOVE]), settings.promotion, digest, rescore)
