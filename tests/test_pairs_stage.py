@@ -250,3 +250,20 @@ def test_removing_cache_folder_remines(project, tmp_path):
     _, metrics = _mine(params)
 
     assert metrics["videos_mined"] == 2
+
+
+def test_corrupt_cache_entry_is_a_miss(tmp_path):
+    from instructmove.pairs import cache
+
+    entry = cache.entry_dir("abc123", "key", root=tmp_path)
+    entry.mkdir(parents=True)
+    (entry / "result.json").write_text("{not json")
+    assert cache.load("abc123", "key", root=tmp_path) is None
+
+
+def test_cache_key_follows_probe_version(monkeypatch):
+    from instructmove.pairs import cache
+
+    before = cache.settings_key({"gap_s": 1.0})
+    monkeypatch.setattr(cache, "PROBE_VERSION", cache.PROBE_VERSION + 1)
+    assert cache.settings_key({"gap_s": 1.0}) != before

@@ -7,10 +7,14 @@ a changed setting that decides which pairs come out, misses the cache; execution
 
 import hashlib
 import json
+import logging
 import shutil
 from pathlib import Path
 
 from instructmove import layout
+from instructmove.video.ingest import PROBE_VERSION
+
+log = logging.getLogger(__name__)
 
 # Bump when mining code changes what it returns for the same settings, so cached results are redone.
 MINING_VERSION = 1
@@ -18,7 +22,8 @@ MINING_VERSION = 1
 
 def settings_key(mining_values: dict) -> str:
     """Return a short hash of the mining settings and the mining code version."""
-    text = json.dumps({"version": MINING_VERSION, "settings": mining_values}, sort_keys=True)
+    # Mining reads the probe facts from videos.parquet, so a probe change must miss the cache too.
+    text = json.dumps({"version": MINING_VERSION, "probe": PROBE_VERSION, "settings": mining_values}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -31,7 +36,11 @@ def load(video_id: str, key: str, root: Path = layout.PAIRS_CACHE) -> dict | Non
     file = entry_dir(video_id, key, root) / "result.json"
     if not file.is_file():
         return None
-    return json.loads(file.read_text())
+    try:
+        return json.loads(file.read_text())
+    except json.JSONDecodeError as error:
+        log.warning("%s: unreadable cache entry (%s); mining this video again", file, error)
+        return None
 
 
 def store(result: dict, key: str, root: Path = layout.PAIRS_CACHE) -> dict:

@@ -27,7 +27,7 @@ from instructmove.video.probe import check_facts, probe_video
 log = logging.getLogger(__name__)
 
 # Bump when probe_video changes what it returns, so cached probes are redone.
-PROBE_VERSION = 1
+PROBE_VERSION = 2
 
 REJECT_REASONS = (
     "unreadable", "no video stream", "too short", "too small", "corrupt frames",
