@@ -114,3 +114,14 @@ def test_tracking_artifact_location(tmp_path, artifact_dir, expected):
     client = MlflowClient(tracking.resolve_uri(settings.uri, tmp_path))
     location = client.get_experiment(experiment_id).artifact_location
     assert location.removeprefix("file://") == expected.format(root=tmp_path.resolve())
+
+
+def test_champion_names_must_match():
+    raw = _raw()
+    raw["train"]["init_from"] = "champion"
+    raw["train"]["registered_model_name"] = "editor-a"
+    raw["evaluate"]["promotion"]["registered_model"] = "editor-b"
+    with pytest.raises(ConfigError) as caught:
+        parse_params(raw, "params.yaml")
+    assert "train.registered_model_name" in str(caught.value)
+    assert "editor-b" in str(caught.value)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from instructmove.evaluate.settings import EvaluateSettings
 from instructmove.instruct.settings import InstructSettings
@@ -44,6 +44,17 @@ class Params(Section):
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     flow: FlowSettings = Field(default_factory=FlowSettings)
     retrain: RetrainSettings = Field(default_factory=RetrainSettings)
+
+    @model_validator(mode="after")
+    def _champion_is_findable(self):
+        # Evaluate moves the champion alias under its registry name; training looks it up under its own.
+        if self.train.init_from == "champion" and self.train.registered_model_name != self.evaluate.promotion.registered_model:
+            raise ValueError(
+                f"train.init_from is champion, but train.registered_model_name ({self.train.registered_model_name!r}) "
+                f"differs from evaluate.promotion.registered_model ({self.evaluate.promotion.registered_model!r}); "
+                "set both to the same name"
+            )
+        return self
 
     def section(self, name: str) -> dict[str, Any]:
         """Return one section as a plain dict, under its params.yaml name."""
