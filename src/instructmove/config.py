@@ -73,7 +73,12 @@ def _format_errors(path: Path, raw: dict, error: ValidationError) -> str:
         rule = item["msg"]
         if item["type"] == "extra_forbidden":
             rule = "unknown key; check its spelling against the documented keys of this section"
-        lines.append(f"  {key} = {value!r}: {rule}")
+        rule = rule.removeprefix("Value error, ")
+        if isinstance(value, dict):
+            # A rule across several keys: the message names them, and the whole section would be noise.
+            lines.append(f"  {key or '(top level)'}: {rule}")
+        else:
+            lines.append(f"  {key} = {value!r}: {rule}")
     lines.append(f"Fix these keys in {path} and run again.")
     return "\n".join(lines)
 
