@@ -125,3 +125,22 @@ def test_champion_names_must_match():
         parse_params(raw, "params.yaml")
     assert "train.registered_model_name" in str(caught.value)
     assert "editor-b" in str(caught.value)
+
+
+def test_override_changes_only_its_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    original = REPO_PARAMS.read_text()
+    path.write_text(original)
+    apply_overrides(path, ["ingest.videos_dir=/footage/new", "evaluate.promotion.margin=0.5"])
+    changed = [pair for pair in zip(original.splitlines(), path.read_text().splitlines()) if pair[0] != pair[1]]
+    assert len(changed) == 2
+    assert changed[0][1].startswith("  videos_dir: /footage/new ")
+    assert "# folder scanned" in changed[0][1]
+    assert changed[1][1].strip().startswith("margin: 0.5")
+
+
+def test_override_of_multiline_value_still_applies(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(REPO_PARAMS.read_text())
+    apply_overrides(path, ["validate.refusal_patterns=['(?i)sorry']"])
+    assert load_params(path).validate_.refusal_patterns == ["(?i)sorry"]
