@@ -53,6 +53,8 @@ def reproduce(root: Path, stage: str) -> bool:
 
     # DVC prints through its own handler; propagating as well would print every line twice.
     logging.getLogger("dvc").propagate = False
+    # After every stage DVC suggests `git add dvc.lock`; the README says when to commit it.
+    logging.getLogger("dvc.repo.scm_context").setLevel(logging.WARNING)
     # DVC 3.67 resolves stage names and paths against the working directory, not the repo's root.
     with contextlib.chdir(root), Repo(".") as repo:
         executed = repo.reproduce(stage, single_item=True)
