@@ -87,7 +87,7 @@ def pipeline(root: str = ".", stages: list[str] | None = None, overrides: list[s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the instructmove pipeline with Prefect.")
-    parser.add_argument("--root", default=".", help="repository root holding dvc.yaml and params.yaml")
+    parser.add_argument("--root", default=".", help="repository root containing dvc.yaml and params.yaml")
     parser.add_argument("--stages", nargs="*", default=None, help="stages to run (default: all, in order)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="SECTION.KEY=VALUE", help="write a value to params.yaml before running")

@@ -62,7 +62,7 @@ class Params(Section):
 
 
 class ConfigError(ValueError):
-    """params.yaml is missing, unreadable or holds an invalid value."""
+    """params.yaml is missing, unreadable or contains an invalid value."""
 
 
 def _format_errors(path: Path, raw: dict, error: ValidationError) -> str:

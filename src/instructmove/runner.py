@@ -1,8 +1,8 @@
 """Run one DVC stage and record it as a nested MLflow run.
 
-The Prefect flows call `run_stage` once per stage. DVC decides whether the stage is stale;
-either way the stage gets a nested run with its params, the numbers of its metrics file,
-the git commit and its dvc.lock hash, and a tag saying whether it ran or was skipped.
+The Prefect flows call `run_stage` once per stage, and DVC decides whether the stage is stale.
+Either way the stage gets a nested run with its params, the numbers of its metrics file, the
+git commit and its dvc.lock hash. A tag records whether it ran or was skipped.
 """
 
 import contextlib
@@ -53,7 +53,7 @@ def reproduce(root: Path, stage: str) -> bool:
 
     # DVC prints through its own handler; propagating as well would print every line twice.
     logging.getLogger("dvc").propagate = False
-    # After every stage DVC suggests `git add dvc.lock`; the README says when to commit it.
+    # After every stage DVC suggests `git add dvc.lock`; the README explains when to commit it.
     logging.getLogger("dvc.repo.scm_context").setLevel(logging.WARNING)
     # DVC 3.67 resolves stage names and paths against the working directory, not the repo's root.
     with contextlib.chdir(root), Repo(".") as repo:
