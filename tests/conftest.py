@@ -1,5 +1,6 @@
 """Shared fixtures: offline environment, isolated Prefect and MLflow stores, real video folders."""
 
+import logging
 import os
 from pathlib import Path
 
@@ -16,6 +17,10 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+
+# Prefect stops its temporary server at interpreter exit and logs it to a stream pytest has
+# already closed; without this, logging prints a traceback for that message after the summary.
+logging.raiseExceptions = False
 
 
 @pytest.fixture(scope="session", autouse=True)
