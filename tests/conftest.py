@@ -18,8 +18,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-# Prefect stops its temporary server at interpreter exit and logs it to a stream pytest has
-# already closed; without this, logging prints a traceback for that message after the summary.
+# Prefect logs the stop of its temporary server at interpreter exit, after pytest closed its
+# streams. Without this flag, logging prints a traceback for that message after the summary.
 logging.raiseExceptions = False
 
 

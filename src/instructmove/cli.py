@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _record_error(stage: str, error: Exception) -> None:
-    """Keep the message for the flow, which only sees DVC's 'failed to reproduce' otherwise."""
+    """Store the message for the flow, because DVC reports only 'failed to reproduce'."""
     path = error_file(stage)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(str(error))

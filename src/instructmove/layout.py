@@ -1,4 +1,4 @@
-"""Where each stage reads and writes, relative to the repository root.
+"""Paths each stage reads and writes, relative to the repository root.
 
 dvc.yaml declares the same paths as deps and outs; keep the two in step.
 """

@@ -91,7 +91,7 @@ class PairClient:
             if response.choices:
                 return response
             if attempt + 1 == settings.max_attempts:
-                raise RequestFailed("EmptyChoices", "the server answered with no choices")
+                raise RequestFailed("EmptyChoices", "the server returned a response with no choices")
             await self._wait_before_retry(attempt, "EmptyChoices", "the server answered with no choices", None)
         raise AssertionError("unreachable: the loop returns or raises")
 

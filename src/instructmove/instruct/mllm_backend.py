@@ -30,7 +30,7 @@ def resolve_cache_dir(cache_dir: str) -> Path:
     """Resolve a relative cache path against the repository root.
 
     `dvc exp run --temp` and `--queue` run stages in a temporary copy and set DVC_ROOT to the
-    original root; resolving there keeps paid answers across experiments.
+    original root; resolving there keeps paid responses across experiments.
     """
     path = Path(cache_dir).expanduser()
     if path.is_absolute():

@@ -51,7 +51,7 @@ def probe_video(path: str, check_frames: int) -> dict:
     reader = open_native(file)
     header_frames = len(reader)
     if header_frames == 0:
-        raise VideoDecodeError("unreadable", "the video stream holds no frames")
+        raise VideoDecodeError("unreadable", "the video stream contains no frames")
 
     try:
         first = reader[0].asnumpy()
@@ -62,8 +62,8 @@ def probe_video(path: str, check_frames: int) -> dict:
     last = _last_decodable(reader, header_frames)
     num_frames = last + 1
     sample = np.unique(np.linspace(0, last, num=min(check_frames, num_frames)).round().astype(int))
-    # Seeking into damaged packets can leave decord's decoder state broken, so that even intact
-    # frames fail afterwards; sample on a fresh reader and retry each failure on another one.
+    # Seeking into damaged packets can leave decord's decoder state broken, and then intact frames
+    # fail too. So the sample uses a fresh reader, and each failure is retried on another one.
     reader = open_native(file)
     failed = [int(index) for index in sample if not _decodes(reader, int(index))]
     failed = [index for index in failed if not _decodes(open_native(file), index)]
